@@ -1,0 +1,210 @@
+"""Every process the harness starts, and the guarantee that none outlives it.
+
+:func:`spawn` starts a command in its own session (so its process group id is
+its pid), sends its output to a log file and registers it. :func:`reap_all`
+kills every registered process group (SIGTERM, a short grace, then SIGKILL).
+It runs at interpreter exit and on SIGTERM/SIGHUP, after which the previous
+handler runs (or the default action, re-raised). A SIGKILL of the harness
+itself cannot be caught; nothing here survives that.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import pwd
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+DEFAULT_GRACE = 3.0
+
+_lock = threading.RLock()
+_registry: dict[int, subprocess.Popen[bytes]] = {}
+_prior_handlers: dict[int, Any] = {}
+_installed = False
+
+
+def spawn(
+    cmd: Sequence[str],
+    *,
+    env: Mapping[str, str] | None,
+    cwd: Path | str | None,
+    log_path: Path,
+    user: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in a new session, stdout+stderr appended to ``log_path``, and register it.
+
+    ``user`` (a system account name) runs the command as that user and its
+    primary group; it needs root unless it is the current user.
+    """
+    install()
+    creds: dict[str, Any] = {}
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        if entry.pw_uid != os.geteuid():
+            creds = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            list(cmd),
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **creds,
+        )
+    register(proc)
+    return proc
+
+
+def register(proc: subprocess.Popen[bytes]) -> None:
+    """Track ``proc``; it must lead its own process group (``start_new_session=True``)."""
+    install()
+    with _lock:
+        _registry[proc.pid] = proc
+
+
+def unregister(proc: subprocess.Popen[bytes]) -> None:
+    """Stop tracking ``proc`` (after the caller stopped it itself)."""
+    with _lock:
+        _registry.pop(proc.pid, None)
+
+
+def registered() -> list[subprocess.Popen[bytes]]:
+    with _lock:
+        return list(_registry.values())
+
+
+def signal_group(proc: subprocess.Popen[bytes], sig: int) -> bool:
+    """Send ``sig`` to ``proc``'s process group; False when the group is gone."""
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def group_alive(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether a live (non-zombie) process of ``proc``'s group remains; reaps ``proc``."""
+    proc.poll()
+    if not signal_group(proc, 0):
+        return False
+    members = _group_states(proc.pid)
+    if members is None:  # no /proc: trust kill(0)
+        return True
+    return any(state not in "ZX" for state in members)
+
+
+def _group_states(pgid: int) -> list[str] | None:
+    """States of the processes in group ``pgid`` from /proc, or None without /proc."""
+    proc_root = Path("/proc")
+    if not (proc_root / "self" / "stat").exists():
+        return None
+    states = []
+    for entry in proc_root.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may contain spaces and parens.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid:
+            states.append(fields[0])
+    return states
+
+
+def terminate(
+    proc: subprocess.Popen[bytes],
+    *,
+    sig: int = signal.SIGTERM,
+    grace: float = DEFAULT_GRACE,
+    leader_only: bool = False,
+) -> None:
+    """Send ``sig`` to the group (or only its leader), wait ``grace`` s, SIGKILL the group.
+
+    Returns once no live process of the group is left, and unregisters ``proc``.
+    """
+    try:
+        _terminate_groups([proc], sig, grace, leader_only=leader_only)
+    finally:
+        unregister(proc)
+
+
+def reap_all(grace: float = DEFAULT_GRACE) -> None:
+    """Kill every registered process group: SIGTERM, ``grace`` seconds, then SIGKILL."""
+    procs = registered()
+    try:
+        _terminate_groups(procs, signal.SIGTERM, grace)
+    finally:
+        for proc in procs:
+            unregister(proc)
+
+
+def _terminate_groups(
+    procs: list[subprocess.Popen[bytes]], sig: int, grace: float, *, leader_only: bool = False
+) -> None:
+    for proc in procs:
+        if not leader_only:
+            signal_group(proc, sig)
+        elif proc.poll() is None:  # never signal a reaped (maybe reused) pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, sig)
+        if sig != signal.SIGKILL:
+            signal_group(proc, signal.SIGCONT)  # a stopped process acts on sig only once resumed
+    deadline = time.monotonic() + grace
+    alive = [p for p in procs if group_alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [p for p in alive if group_alive(p)]
+    for proc in alive:
+        signal_group(proc, signal.SIGKILL)
+    while alive and time.monotonic() < deadline + grace:
+        alive = [p for p in alive if group_alive(p)]
+        time.sleep(0.01)
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+
+
+def install() -> None:
+    """Register :func:`reap_all` at exit and on SIGTERM/SIGHUP (idempotent).
+
+    Signal handlers can only be set from the main thread; elsewhere only the
+    atexit hook is installed. A signal whose disposition is "ignore" is left
+    alone.
+    """
+    global _installed  # noqa: PLW0603
+    with _lock:
+        if _installed:
+            return
+        _installed = True
+        atexit.register(reap_all)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            prior = signal.getsignal(signum)
+            if prior is signal.SIG_IGN:
+                continue
+            _prior_handlers[signum] = prior
+            signal.signal(signum, _on_signal)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    reap_all()
+    prior = _prior_handlers.get(signum)
+    if callable(prior):
+        prior(signum, frame)
+        return
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)

@@ -1,0 +1,423 @@
+"""A real ``postgres`` on a free loopback port, with a password (the ``local`` backend).
+
+``initdb`` runs once per PostgreSQL version, role and database into a cached
+template (``$XDG_CACHE_HOME/notepipe`` or ``~/.cache/notepipe``); each instance
+copies it. Postgres refuses to run as root, so under root the server runs as
+the ``postgres`` system user (or ``nobody``). The role's password is per
+instance: it is set at start over the instance's own unix socket (trusted,
+in a 0700 directory), as a SCRAM verifier computed client-side. TCP
+connections, on 127.0.0.1 only, need that password (scram-sha-256).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import weakref
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+
+from harness import reaper
+from harness.errors import HarnessError, ServiceStartError
+from harness.services.base import BackendName, ServiceKind
+from harness.services.ports import LOOPBACK, free_port
+from harness.wait import WaitTimeout, wait_until
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+SUPERUSER = "postgres"
+TEMPLATE_LAYOUT = "v1"  # bump when the template's contents change
+HINT = (
+    "Hint: install PostgreSQL server binaries (apt-get install postgresql) so that "
+    "`pg_config --bindir` or /usr/lib/postgresql/<version>/bin holds postgres and initdb."
+)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (psycopg.OperationalError,)
+PG_HBA = f"local all all trust\nhost all all {LOOPBACK}/32 scram-sha-256\n"
+FAST_SETTINGS = {
+    "listen_addresses": LOOPBACK,
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "shared_buffers": "16MB",
+    "max_connections": "200",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "password_encryption": "scram-sha-256",
+    "unix_socket_permissions": "0700",
+}
+
+
+class LocalPostgres:
+    """``postgres`` bound to 127.0.0.1, scram-sha-256 for TCP, data copied from a template."""
+
+    kind: ServiceKind = "postgres"
+    backend: BackendName = "local"
+
+    def __init__(
+        self,
+        user: str = "notepipe",
+        password: str | None = None,
+        database: str = "notepipe",
+        *,
+        port: int | None = None,
+        workdir: Path | None = None,
+    ) -> None:
+        self.user = user
+        self._password = password if password is not None else secrets.token_urlsafe(24)
+        self.database = database
+        self._auto_port = port is None
+        self._port = port if port is not None else free_port()
+        if workdir is None:
+            workdir = Path(tempfile.mkdtemp(prefix="notepipe-pg-"))
+            weakref.finalize(self, shutil.rmtree, workdir, ignore_errors=True)
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.log_path = workdir / "postgres.log"
+        self.run_user = _run_user()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._started_once = False
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"LocalPostgres(url={self._redacted_url()!r}, {state})"
+
+    @property
+    def host(self) -> str:
+        return LOOPBACK
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def password(self) -> str:
+        return self._password
+
+    @property
+    def url(self) -> str:
+        return (
+            f"postgresql://{quote(self.user, safe='')}:{quote(self._password, safe='')}"
+            f"@{LOOPBACK}:{self._port}/{quote(self.database, safe='')}"
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def version(self) -> str:
+        return _version(_bindir())
+
+    def start(self) -> None:
+        if self.running:
+            return
+        attempts = 3 if self._auto_port and not self._started_once else 1
+        for attempt in range(attempts):
+            try:
+                self._start_once()
+            except ServiceStartError:
+                if attempt + 1 < attempts and "already in use" in self.logs(20):
+                    self._port = free_port()  # lost the race for the port: take another
+                    continue
+                raise
+            self._started_once = True
+            return
+
+    def _start_once(self) -> None:
+        bindir = _bindir()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        _own(self.workdir, self.run_user)
+        if not self.data_dir.exists():
+            _copy_data_dir(_template(bindir, self.user, self.database), self.data_dir)
+            _own_tree(self.data_dir, self.run_user)
+        settings = {**FAST_SETTINGS, "unix_socket_directories": str(self.workdir)}
+        cmd = [str(bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self._port)]
+        for name, value in settings.items():
+            cmd += ["-c", f"{name}={value}"]
+        self._proc = reaper.spawn(
+            cmd, env=_env(), cwd=self.workdir, log_path=self.log_path, user=self.run_user
+        )
+        try:
+            wait_until(
+                self._set_password,
+                START_TIMEOUT,
+                describe=f"postgres in {self.workdir} to accept a unix-socket connection",
+                transient=TRANSIENT_ERRORS,
+            )
+            wait_until(
+                self._connect,
+                START_TIMEOUT,
+                describe=f"postgres on {LOOPBACK}:{self._port} to accept {self.user}",
+                transient=TRANSIENT_ERRORS,
+            )
+        except (WaitTimeout, ServiceStartError) as exc:
+            self.kill()
+            raise ServiceStartError(
+                f"postgres did not start on {LOOPBACK}:{self._port}: {exc}\n"
+                f"--- last lines of {self.log_path} ---\n{self.logs(30)}\n{HINT}"
+            ) from exc
+
+    def _check_alive(self) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            code = None if self._proc is None else self._proc.returncode
+            raise ServiceStartError(f"postgres exited with code {code}")
+
+    def _set_password(self) -> bool:
+        self._check_alive()
+        with _socket_connect(self.workdir, self._port) as conn:
+            verifier = conn.pgconn.encrypt_password(
+                self._password.encode(), self.user.encode(), b"scram-sha-256"
+            )
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(self.user), sql.Literal(verifier.decode())
+                )
+            )
+        return True
+
+    def _connect(self) -> bool:
+        self._check_alive()
+        with psycopg.connect(self.url, connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return True
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT to the postmaster), wait, SIGKILL the group if it hangs."""
+        if self._proc is None:
+            return
+        reaper.terminate(self._proc, sig=signal.SIGINT, grace=STOP_TIMEOUT, leader_only=True)
+        self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every backend (its process group)."""
+        if self._proc is None:
+            return
+        reaper.terminate(self._proc, sig=signal.SIGKILL, grace=STOP_TIMEOUT)
+        self._proc = None
+
+    def pause(self) -> None:
+        reaper.signal_group(self._require_proc(), signal.SIGSTOP)
+
+    def resume(self) -> None:
+        reaper.signal_group(self._require_proc(), signal.SIGCONT)
+
+    def restart(self, *, keep_data: bool = True) -> None:
+        """Stop and start on the same port; ``keep_data=False`` starts from the template."""
+        self.stop()
+        if not keep_data:
+            shutil.rmtree(self.data_dir)
+        self.start()
+
+    def logs(self, tail: int = 50) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return f"(no log at {self.log_path})"
+        return "\n".join(text.splitlines()[-tail:])
+
+    def _require_proc(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            raise HarnessError(f"{self!r} is not running")
+        return self._proc
+
+    def _redacted_url(self) -> str:
+        return f"postgresql://{self.user}:***@{LOOPBACK}:{self._port}/{self.database}"
+
+
+def _socket_connect(sockdir: Path, port: int) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(
+        host=str(sockdir),
+        port=port,
+        user=SUPERUSER,
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=2,
+    )
+
+
+def _bindir() -> Path:
+    """The newest PostgreSQL server bindir: pg_config, /usr/lib/postgresql/*/bin, or PATH."""
+    candidates: list[Path] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        out = subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, check=False, timeout=10
+        )
+        if out.returncode == 0:
+            candidates.append(Path(out.stdout.strip()))
+    debian = glob.glob("/usr/lib/postgresql/*/bin")
+    candidates += sorted(
+        (Path(p) for p in debian),
+        key=lambda p: [int(x) for x in p.parent.name.split(".") if x.isdigit()],
+        reverse=True,
+    )
+    on_path = shutil.which("postgres")
+    if on_path:
+        candidates.append(Path(on_path).resolve().parent)
+    for bindir in candidates:
+        if (bindir / "postgres").is_file() and (bindir / "initdb").is_file():
+            return bindir
+    tried = ", ".join(str(c) for c in candidates) or "nothing found"
+    raise ServiceStartError(f"no PostgreSQL server binaries (tried: {tried}).\n{HINT}")
+
+
+def _version(bindir: Path) -> str:
+    out = subprocess.run(
+        [str(bindir / "postgres"), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout
+    # "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+    words = out.split()
+    return words[2] if len(words) > 2 else out.strip()
+
+
+def _run_user() -> str | None:
+    """The account postgres runs as: itself unless root, then ``postgres`` or ``nobody``."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    raise ServiceStartError("running as root and neither a `postgres` nor `nobody` user exists")
+
+
+def _own(path: Path, user: str | None, mode: int = 0o700) -> None:
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    path.chmod(mode)
+
+
+def _own_tree(root: Path, user: str | None) -> None:
+    root.chmod(0o700)
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    os.chown(root, entry.pw_uid, entry.pw_gid)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            os.chown(os.path.join(dirpath, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+
+def _copy_data_dir(src: Path, dst: Path) -> None:
+    shutil.copytree(src, dst, symlinks=True)  # copy2: permissions and times preserved
+    dst.chmod(0o700)
+
+
+def _env() -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC"}
+
+
+def template_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "notepipe"
+
+
+def _template(bindir: Path, user: str, database: str) -> Path:
+    """The cached, initdb'd data dir holding ``user`` and ``database``; built once, atomically."""
+    version = _version(bindir)
+    key = hashlib.sha256(f"{TEMPLATE_LAYOUT}\0{user}\0{database}".encode()).hexdigest()[:12]
+    final = template_cache_dir() / f"pg-template-{version}-{key}"
+    if final.is_dir():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    run_user = _run_user()
+    build = Path(tempfile.mkdtemp(prefix="notepipe-pg-build-"))
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    try:
+        _own(build, run_user)
+        _build_template(bindir, build, run_user, user, database)
+        _copy_data_dir(build / "data", staging / "data")
+        try:
+            os.rename(staging / "data", final)  # atomic; loses cleanly to a concurrent builder
+        except OSError:
+            if not final.is_dir():
+                raise
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def _build_template(
+    bindir: Path, build: Path, run_user: str | None, user: str, database: str
+) -> None:
+    data = build / "data"
+    log = build / "build.log"
+    initdb = [
+        str(bindir / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        SUPERUSER,
+        "--auth-local=trust",
+        "--auth-host=scram-sha-256",
+        "--encoding=UTF8",
+        "--locale=C",
+        "--no-sync",
+        "--no-instructions",
+    ]
+    proc = reaper.spawn(initdb, env=_env(), cwd=build, log_path=log, user=run_user)
+    try:
+        code = proc.wait(timeout=120)
+    finally:
+        reaper.terminate(proc, grace=1.0)
+    if code != 0:
+        raise ServiceStartError(
+            f"initdb failed with code {code}:\n{log.read_text(errors='replace')}\n{HINT}"
+        )
+    (data / "pg_hba.conf").write_text(PG_HBA)
+    port = 5432  # unix socket only (listen_addresses=''), in our private build dir
+    postgres = [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(build)]
+    server = reaper.spawn(
+        [*postgres, "-c", "listen_addresses=", "-c", "fsync=off"],
+        env=_env(),
+        cwd=build,
+        log_path=log,
+        user=run_user,
+    )
+    try:
+
+        def setup() -> bool:
+            if server.poll() is not None:
+                raise ServiceStartError(f"postgres exited with code {server.returncode}")
+            with _socket_connect(build, port) as conn:
+                if user != SUPERUSER:
+                    conn.execute(
+                        sql.SQL("CREATE ROLE {} LOGIN CREATEDB").format(sql.Identifier(user))
+                    )
+                if database not in ("postgres", "template0", "template1"):
+                    conn.execute(
+                        sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                            sql.Identifier(database), sql.Identifier(user)
+                        )
+                    )
+            return True
+
+        try:
+            wait_until(
+                setup, START_TIMEOUT, describe="the template server", transient=TRANSIENT_ERRORS
+            )
+        except (WaitTimeout, ServiceStartError, psycopg.Error) as exc:
+            raise ServiceStartError(
+                f"could not prepare the postgres template in {build}: {exc}\n"
+                f"{log.read_text(errors='replace')[-4000:]}\n{HINT}"
+            ) from exc
+    finally:
+        reaper.terminate(server, sig=signal.SIGINT, grace=STOP_TIMEOUT, leader_only=True)
