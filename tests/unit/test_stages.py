@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +12,7 @@ import pytest
 
 from notepipe.errors import StageError
 from notepipe.settings import DEFAULT_STAGES
-from notepipe.stages import LoadedStage, StageContext, enrich, load_stages
+from notepipe.stages import LoadedStage, StageContext, enrich, load_stages, warm_up
 from notepipe.stages.content_hash import content_hash
 from notepipe.stages.entities import extract_entities
 from notepipe.stages.language import detect_language
@@ -136,6 +138,37 @@ def test_a_raising_stage_propagates_its_own_exception() -> None:
     with pytest.raises(KeyError) as info:
         enrich([_stage("boom", boom)], note_id=1, attempt=1, content="x", metadata={})
     assert any("enrichment stage 'boom'" in note for note in info.value.__notes__)
+
+
+def test_importing_the_stages_loads_no_heavy_library() -> None:
+    code = (
+        "import sys\n"
+        "from notepipe.settings import DEFAULT_STAGES\n"
+        "from notepipe.stages import load_stages\n"
+        "load_stages(DEFAULT_STAGES)\n"
+        "print(sorted(m for m in ('yake', 'langdetect', 'numpy') if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.strip() == "[]"
+
+
+def test_warm_up_loads_lazy_state_and_reports_failures() -> None:
+    from langdetect import detector_factory
+
+    warm_up(load_stages(DEFAULT_STAGES))
+    assert detector_factory._factory is not None
+
+    def stage(c: StageContext) -> Mapping[str, Any]:
+        return {}
+
+    def broken() -> None:
+        raise OSError("profiles missing")
+
+    stage.warm_up = broken  # type: ignore[attr-defined]
+    with pytest.raises(StageError, match=r"warming up stage 'cold'.*profiles missing"):
+        warm_up([_stage("cold", stage)])
 
 
 def test_default_enrichment_is_json_serialisable() -> None:

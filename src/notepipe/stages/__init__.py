@@ -6,6 +6,11 @@ output, which must be JSON-serialisable, is stored in the note's enrichment unde
 the stage's name: the callable's ``stage_name`` attribute if set, else its
 ``__name__``.
 
+A stage may carry a ``warm_up`` attribute: a no-argument callable doing its slow,
+lazy loading (language profiles, stopword lists). :func:`warm_up` calls them; a
+forking worker calls it once in the parent so each work-horse inherits the
+loaded state instead of paying ~1 s per job.
+
 A stage marked ``provides_text = True`` (or, without that attribute, named
 ``normalize``) sets ``ctx.text`` for the stages after it from the ``"text"`` key
 of its output.
@@ -23,7 +28,7 @@ from typing import Any, Protocol
 
 from notepipe.errors import StageError
 
-__all__ = ["LoadedStage", "Stage", "StageContext", "enrich", "load_stages"]
+__all__ = ["LoadedStage", "Stage", "StageContext", "enrich", "load_stages", "warm_up"]
 
 _EXAMPLE_PATH = "notepipe.stages.normalize:normalize"
 
@@ -194,3 +199,21 @@ def enrich(
             text = new_text
         results[stage.name] = output
     return results
+
+
+def warm_up(stages: Sequence[LoadedStage]) -> None:
+    """Run each stage's optional ``warm_up()`` (lazy imports, model loading), in order.
+
+    Call it in a worker's parent process before it forks work-horses.
+    """
+    for stage in stages:
+        hook = getattr(stage.func, "warm_up", None)
+        if hook is None:
+            continue
+        try:
+            hook()
+        except Exception as exc:
+            raise StageError(
+                f"warming up stage {stage.name!r} ({stage.path}) failed: {exc!r}; "
+                "check that its libraries and data files are installed"
+            ) from exc

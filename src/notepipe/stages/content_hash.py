@@ -19,13 +19,19 @@ def simhash(text: str, *, shingle: int = SHINGLE_WORDS) -> int:
     if not words:
         return 0
     grams = [" ".join(words[i : i + shingle]) for i in range(max(1, len(words) - shingle + 1))]
-    weights = [0] * SIMHASH_BITS
-    for gram in grams:
-        digest = hashlib.blake2b(gram.encode("utf-8"), digest_size=SIMHASH_BITS // 8).digest()
-        value = int.from_bytes(digest, "big")
-        for bit in range(SIMHASH_BITS):
-            weights[bit] += 1 if value >> bit & 1 else -1
-    return sum(1 << bit for bit, weight in enumerate(weights) if weight > 0)
+    rows = [
+        format(
+            int.from_bytes(
+                hashlib.blake2b(gram.encode("utf-8"), digest_size=SIMHASH_BITS // 8).digest()
+            ),
+            f"0{SIMHASH_BITS}b",
+        )
+        for gram in grams
+    ]
+    # Bit set where more shingle hashes have a 1 than a 0 in that position (MSB first).
+    columns = zip(*rows, strict=True)
+    majority = ("1" if 2 * column.count("1") > len(rows) else "0" for column in columns)
+    return int("".join(majority), 2)
 
 
 def content_hash(ctx: StageContext) -> Mapping[str, Any]:

@@ -50,3 +50,10 @@ def extract_keywords(ctx: StageContext) -> Mapping[str, Any]:
         if math.isfinite(float(score))
     ]
     return {"language": language, "keywords": keywords}
+
+
+def _warm_up() -> None:
+    _extractor(DEFAULT_LANGUAGE, TOP_N)  # imports yake (numpy, networkx: ~0.4 s)
+
+
+extract_keywords.warm_up = _warm_up  # type: ignore[attr-defined]

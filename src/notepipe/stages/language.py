@@ -35,3 +35,12 @@ def detect_language(ctx: StageContext) -> Mapping[str, Any]:
         return undetermined
     best = candidates[0]
     return {"code": str(best.lang), "confidence": round(float(best.prob), 4)}
+
+
+def _warm_up() -> None:
+    from langdetect.detector_factory import init_factory
+
+    init_factory()  # loads the language profiles (~0.5 s)
+
+
+detect_language.warm_up = _warm_up  # type: ignore[attr-defined]
