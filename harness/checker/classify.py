@@ -1,0 +1,171 @@
+"""Per-note classification, Jepsen style: what became of each note?
+
+Classes, checked in this order:
+
+* ``lost`` — accepted by the client (or seen in traces) but absent from the
+  ledger; or non-terminal past its deadline with no live job in RQ.
+* ``duplicated`` — more than one ``-> completed`` event, or a completion after a
+  terminal status.
+* ``completed`` / ``recovered`` — completed; ``recovered`` when some attempt was
+  ended by recovery (lease expiry, abandonment, a killed worker) and retried.
+* ``failed_as_designed`` — failed after exactly ``max_attempts`` attempts, or
+  with a stated non-retryable reason; ``failed_unexpectedly`` otherwise.
+* ``stuck`` — non-terminal past its deadline, with a job still live in RQ.
+* ``in_flight`` — non-terminal, deadline not yet reached when the history was
+  read: the history is incomplete (verdict unknown), not wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from harness.checker.history import COMPLETED, FAILED, TERMINAL, CheckConfig, RqSnapshot
+from harness.checker.timeline import NoteTimeline
+
+
+class NoteClass(StrEnum):
+    COMPLETED = "completed"
+    RECOVERED = "recovered"
+    FAILED_AS_DESIGNED = "failed_as_designed"
+    FAILED_UNEXPECTEDLY = "failed_unexpectedly"
+    LOST = "lost"
+    DUPLICATED = "duplicated"
+    STUCK = "stuck"
+    IN_FLIGHT = "in_flight"
+
+
+#: Classes that are a correct end for a note.
+OK_CLASSES: frozenset[NoteClass] = frozenset(
+    {NoteClass.COMPLETED, NoteClass.RECOVERED, NoteClass.FAILED_AS_DESIGNED}
+)
+
+
+@dataclass(frozen=True)
+class Classification:
+    note_id: int
+    note_class: NoteClass
+    reason: str
+    trace_ids: tuple[str, ...]
+    attempts: int
+    status: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "note_id": self.note_id,
+            "class": self.note_class.value,
+            "reason": self.reason,
+            "trace_ids": list(self.trace_ids),
+            "attempts": self.attempts,
+            "status": self.status,
+        }
+
+
+def live_job_ids(rq: RqSnapshot | None) -> frozenset[str]:
+    """Jobs RQ may still run: queued, being moved, started or scheduled."""
+    if rq is None:
+        return frozenset()
+    return frozenset(
+        rq.queued_job_ids + rq.intermediate_job_ids + rq.started_job_ids + rq.scheduled_job_ids
+    )
+
+
+def states_non_retryable(error: str | None, config: CheckConfig) -> bool:
+    text = (error or "").lower()
+    return any(marker in text for marker in config.non_retryable_markers)
+
+
+def classify_note(
+    timeline: NoteTimeline,
+    config: CheckConfig,
+    *,
+    observed_at: datetime,
+    healed_at: datetime | None,
+    rq: RqSnapshot | None,
+) -> Classification:
+    """Classify one note; the reason names the evidence."""
+    note = timeline.note
+    attempts = len(timeline.attempts)
+
+    def result(note_class: NoteClass, reason: str) -> Classification:
+        status = note.status if note is not None else None
+        return Classification(
+            timeline.note_id, note_class, reason, timeline.trace_ids, attempts, status
+        )
+
+    if note is None:
+        if timeline.accepted_at is not None:
+            return result(
+                NoteClass.LOST,
+                f"accepted by the client at {timeline.accepted_at.isoformat()} "
+                "but absent from the ledger",
+            )
+        return result(NoteClass.LOST, "seen in traces but absent from the ledger")
+
+    completions = timeline.completions
+    if len(completions) > 1:
+        by = ", ".join(str(e.attempt) for e in completions)
+        return result(NoteClass.DUPLICATED, f"{len(completions)} completions (attempts {by})")
+    terminal = timeline.terminal_event
+    if terminal is not None:
+        later = timeline.events[timeline.events.index(terminal) + 1 :]
+        if any(e.to_status == COMPLETED for e in later):
+            return result(
+                NoteClass.DUPLICATED, f"completed after terminal status {terminal.to_status!r}"
+            )
+
+    if note.status == COMPLETED:
+        recovered = [a.number for a in timeline.attempts if a.recovered]
+        if recovered:
+            return result(
+                NoteClass.RECOVERED,
+                f"completed by attempt {note.attempt} after recovery of attempt(s) {recovered}",
+            )
+        return result(NoteClass.COMPLETED, f"completed by attempt {note.attempt}")
+
+    if note.status == FAILED:
+        final_error = terminal.error if terminal is not None else None
+        if attempts == config.max_attempts:
+            return result(
+                NoteClass.FAILED_AS_DESIGNED,
+                f"failed after {attempts} of {config.max_attempts} attempts",
+            )
+        for error in (final_error, note.last_error):
+            if states_non_retryable(error, config):
+                return result(
+                    NoteClass.FAILED_AS_DESIGNED,
+                    f"failed after {attempts} attempt(s), non-retryable: {error}",
+                )
+        return result(
+            NoteClass.FAILED_UNEXPECTEDLY,
+            f"failed after {attempts} attempt(s) (budget {config.max_attempts}) "
+            f"without a non-retryable reason (error: {final_error or note.last_error!r})",
+        )
+
+    assert note.status not in TERMINAL
+    deadline = timeline.deadline(config, healed_at)
+    assert deadline is not None
+    if observed_at <= deadline + timedelta(seconds=config.tolerance_s):
+        return result(
+            NoteClass.IN_FLIGHT,
+            f"{note.status} when observed at {observed_at.isoformat()}, "
+            f"before its deadline {deadline.isoformat()}",
+        )
+    live = sorted(timeline.job_ids & live_job_ids(rq))
+    if rq is None:
+        return result(
+            NoteClass.STUCK,
+            f"still {note.status} past its deadline {deadline.isoformat()} "
+            "(no RQ snapshot: whether a job is live is unknown)",
+        )
+    if live:
+        return result(
+            NoteClass.STUCK,
+            f"still {note.status} past its deadline {deadline.isoformat()}; live job(s) {live}",
+        )
+    return result(
+        NoteClass.LOST,
+        f"still {note.status} past its deadline {deadline.isoformat()} with no live job in RQ",
+    )
