@@ -48,11 +48,14 @@ class TraceCollector:
         port: int = 0,
         forward_endpoint: str | None = None,
         forward_queue: int = 1000,
+        forward_timeout: float = 5.0,
     ) -> None:
         self.store = SpanStore(jsonl_path)
         self.receiver = OtlpReceiver(self._accept, host=host, port=port)
         self.forwarder = (
-            Forwarder(forward_endpoint, max_queue=forward_queue) if forward_endpoint else None
+            Forwarder(forward_endpoint, max_queue=forward_queue, timeout=forward_timeout)
+            if forward_endpoint
+            else None
         )
         self._lock = threading.Lock()
         self._spans = 0
