@@ -157,3 +157,15 @@ def test_chaos_stage_loads_by_its_import_path_after_the_defaults() -> None:
     assert enrich(stages, note_id=1, attempt=1, content="plain", metadata={})["chaos"] == {}
     with pytest.raises(ChaosError):
         enrich(stages, note_id=1, attempt=1, content="[chaos:raise]", metadata={})
+
+
+def test_rq_job_timeout_interrupts_a_long_sleep() -> None:
+    from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
+
+    start = time.monotonic()
+    with (
+        pytest.raises(JobTimeoutException),
+        UnixSignalDeathPenalty(1, JobTimeoutException, job_id="chaos-test"),  # type: ignore[no-untyped-call]
+    ):
+        chaos(ctx("[chaos:sleep=30]"))
+    assert time.monotonic() - start < 3.0
