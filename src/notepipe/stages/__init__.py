@@ -82,7 +82,7 @@ def _load_one(path: str) -> LoadedStage:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
+        if exc.name is not None and f"{module_name}.".startswith(f"{exc.name}."):
             raise StageError(
                 f"stage path {path!r}: module {module_name!r} not found; check the spelling and "
                 "that its package is installed in the worker's environment (NOTEPIPE_STAGES)"
