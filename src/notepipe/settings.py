@@ -82,7 +82,9 @@ class Settings(BaseSettings):
     @classmethod
     def _check_intervals(cls, value: tuple[float, ...]) -> tuple[float, ...]:
         if not value:
-            raise ValueError("give at least one retry interval, e.g. NOTEPIPE_RETRY_INTERVALS=10,30")
+            raise ValueError(
+                "give at least one retry interval, e.g. NOTEPIPE_RETRY_INTERVALS=10,30"
+            )
         if any(v < 0 for v in value):
             raise ValueError("retry intervals must be >= 0 seconds")
         return value
@@ -144,6 +146,21 @@ class Settings(BaseSettings):
         data["redis_url"] = redact_url(self.redis_dsn)
         data["database_url"] = redact_url(self.database_dsn)
         return data
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``NOTEPIPE_*`` variables (secrets included: for child processes)."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                text = value.get_secret_value()
+            elif isinstance(value, tuple):
+                text = ",".join(str(v) for v in value)
+            else:
+                text = str(value)
+            env[f"NOTEPIPE_{name.upper()}"] = text
+        return env
 
     def __repr_args__(self) -> Any:
         for key, value in super().__repr_args__():

@@ -1,0 +1,193 @@
+"""Pipeline processes (API, workers, reconciler) as real subprocesses in their own groups.
+
+Each :class:`PipelineProcess` wraps one ``notepipe …`` command started through
+:mod:`harness.reaper`, so nothing outlives the session. Faults act on the whole
+group (worker and work-horse) or on the horse alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from harness import reaper
+from harness.errors import ServiceStartError
+from harness.services.ports import free_port
+from harness.wait import wait_until
+from notepipe.settings import Settings
+
+NOTEPIPE = [sys.executable, "-m", "notepipe.cli"]
+
+
+@dataclass
+class PipelineProcess:
+    """One running pipeline process (``role`` is ``api``, ``worker`` or ``reconciler``)."""
+
+    role: str
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    url: str | None = None
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def rq_worker_name(self) -> str:
+        """The RQ worker name this process registers (see ``notepipe.queue.worker``)."""
+        return f"notepipe.{socket.gethostname()}.{self.pid}"
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def children(self) -> list[int]:
+        """Direct children (a worker's work-horse while a job runs)."""
+        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        try:
+            return [int(p) for p in path.read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            return []
+
+    def signal_group(self, sig: int) -> None:
+        reaper.signal_group(self.proc, sig)
+
+    def signal_leader(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL the whole group (worker and horse) and reap it."""
+        reaper.terminate(self.proc, sig=signal.SIGKILL, grace=0.5)
+
+    def kill_horse(self) -> list[int]:
+        """SIGKILL only the work-horse(s); the worker parent survives. Returns the pids."""
+        horses = self.children()
+        for pid in horses:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return horses
+
+    def pause(self) -> None:
+        self.signal_group(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.signal_group(signal.SIGCONT)
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Warm shutdown (SIGTERM to the leader, RQ finishes the current job), then SIGKILL."""
+        reaper.terminate(self.proc, sig=signal.SIGTERM, grace=grace, leader_only=True)
+
+    def wait_exit(self, timeout: float) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def logs(self, tail: int = 60) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return ""
+        return "\n".join(lines[-tail:])
+
+
+def process_env(
+    settings: Settings, extra: Mapping[str, str] | None = None, *, service_name: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTEPIPE_")}
+    env.update(settings.to_env())
+    env["OTEL_SERVICE_NAME"] = service_name
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def start_worker(
+    settings: Settings,
+    log_dir: Path,
+    *,
+    index: int = 0,
+    with_reconciler: bool = False,
+    burst: bool = False,
+    extra_env: Mapping[str, str] | None = None,
+) -> PipelineProcess:
+    cmd = [*NOTEPIPE, "worker"]
+    if with_reconciler:
+        cmd.append("--with-reconciler")
+    if burst:
+        cmd.append("--burst")
+    name = f"worker-{index}"
+    log_path = log_dir / f"{name}.log"
+    env = process_env(settings, extra_env, service_name="notepipe-worker")
+    proc = reaper.spawn(cmd, env=env, cwd=None, log_path=log_path)
+    return PipelineProcess("worker", name, proc, log_path)
+
+
+def start_reconciler(
+    settings: Settings, log_dir: Path, *, extra_env: Mapping[str, str] | None = None
+) -> PipelineProcess:
+    log_path = log_dir / "reconciler.log"
+    env = process_env(settings, extra_env, service_name="notepipe-reconciler")
+    proc = reaper.spawn([*NOTEPIPE, "reconcile"], env=env, cwd=None, log_path=log_path)
+    return PipelineProcess("reconciler", "reconciler", proc, log_path)
+
+
+def start_api(
+    settings: Settings,
+    log_dir: Path,
+    *,
+    port: int | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    ready_timeout: float = 30.0,
+) -> PipelineProcess:
+    port = port or free_port()
+    log_path = log_dir / "api.log"
+    env = process_env(settings, extra_env, service_name="notepipe-api")
+    cmd = [*NOTEPIPE, "api", "--host", "127.0.0.1", "--port", str(port)]
+    proc = reaper.spawn(cmd, env=env, cwd=None, log_path=log_path)
+    api = PipelineProcess("api", "api", proc, log_path, url=f"http://127.0.0.1:{port}")
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise ServiceStartError(
+                f"the API exited with code {proc.returncode} before it was ready.\n"
+                f"--- {log_path} (tail) ---\n{api.logs()}"
+            )
+        return httpx.get(f"{api.url}/healthz", timeout=2).status_code == 200
+
+    try:
+        wait_until(
+            healthy, ready_timeout, describe=f"the API on port {port}", transient=(httpx.HTTPError,)
+        )
+    except BaseException:
+        api.kill()
+        raise
+    return api
+
+
+def wait_worker_registered(redis_url: str, worker: PipelineProcess, timeout: float = 30.0) -> None:
+    """Block until the worker shows up in RQ's worker registry."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+
+        def registered() -> bool:
+            if not worker.alive():
+                raise ServiceStartError(
+                    f"{worker.name} exited with {worker.proc.returncode}:\n{worker.logs()}"
+                )
+            return bool(client.exists(f"rq:worker:{worker.rq_worker_name}"))
+
+        wait_until(registered, timeout, describe=f"{worker.name} to register with RQ")
+    finally:
+        client.close()

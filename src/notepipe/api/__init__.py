@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): accept notes, report their status, health and stats."""

@@ -1,0 +1,155 @@
+"""``notepipe``: the command line of the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Sequence
+
+from notepipe.errors import NotepipeError
+from notepipe.logs import setup_logging
+from notepipe.settings import Settings, load_settings
+
+
+def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    from notepipe.api.app import create_app
+    from notepipe.telemetry import configure_telemetry
+
+    configure_telemetry("notepipe-api")
+    app = create_app(settings)
+    FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
+    uvicorn.run(
+        app,
+        host=args.host or settings.api_host,
+        port=args.port if args.port is not None else settings.api_port,
+        log_level=args.log_level.lower(),
+        access_log=args.access_log,
+    )
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from notepipe.queue.worker import run_worker
+    from notepipe.telemetry import configure_telemetry
+
+    configure_telemetry("notepipe-worker")
+    run_worker(
+        settings,
+        burst=args.burst,
+        with_reconciler=args.with_reconciler,
+        max_jobs=args.max_jobs,
+        logging_level=args.log_level,
+    )
+    return 0
+
+
+def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from notepipe.queue.connection import redis_connection
+    from notepipe.reconcile import Reconciler, run_forever
+    from notepipe.store.db import connect
+    from notepipe.telemetry import configure_telemetry, shutdown_telemetry
+
+    configure_telemetry("notepipe-reconciler")
+    redis = redis_connection(settings)
+    try:
+        if args.once:
+            with connect(settings) as conn:
+                report = Reconciler(settings, conn, redis).run_pass()
+            print(json.dumps(report.as_dict()))
+            return 1 if report.errors else 0
+        with contextlib.suppress(KeyboardInterrupt):
+            run_forever(settings, lambda: connect(settings), redis)
+        return 0
+    finally:
+        shutdown_telemetry()
+
+
+def _cmd_migrate(_: argparse.Namespace, settings: Settings) -> int:
+    from notepipe.store.db import connect
+    from notepipe.store.migrate import migrate
+
+    with connect(settings) as conn:
+        applied = migrate(conn)
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from notepipe.status_view import print_status
+
+    return print_status(settings, as_json=args.json)
+
+
+def _cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
+    from notepipe.stack import stack_down, stack_up
+
+    if args.stack_command == "up":
+        return int(stack_up(args, settings))
+    return int(stack_down(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="notepipe",
+        description="An RQ note-enrichment pipeline with a PostgreSQL ledger. "
+        "Configure with NOTEPIPE_* environment variables (see README).",
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    api = sub.add_parser("api", help="serve the HTTP API (uvicorn)")
+    api.add_argument("--host", default=None, help="default NOTEPIPE_API_HOST (127.0.0.1)")
+    api.add_argument("--port", type=int, default=None, help="default NOTEPIPE_API_PORT (8000)")
+    api.add_argument("--access-log", action="store_true", help="log every request")
+    api.set_defaults(func=_cmd_api)
+
+    worker = sub.add_parser("worker", help="run an RQ worker on the note queue")
+    worker.add_argument("--burst", action="store_true", help="quit when the queue is empty")
+    worker.add_argument("--with-reconciler", action="store_true", help="also run the reconciler")
+    worker.add_argument("--max-jobs", type=int, default=None)
+    worker.set_defaults(func=_cmd_worker)
+
+    reconcile = sub.add_parser("reconcile", help="repair what Redis lost (loop, or --once)")
+    reconcile.add_argument("--once", action="store_true", help="one pass, print a JSON report")
+    reconcile.set_defaults(func=_cmd_reconcile)
+
+    migrate = sub.add_parser("migrate", help="apply the ledger's SQL migrations")
+    migrate.set_defaults(func=_cmd_migrate)
+
+    status = sub.add_parser("status", help="queue, registries, workers and ledger counts")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_cmd_status)
+
+    stack = sub.add_parser("stack", help="a local stack: Redis, PostgreSQL, API, workers")
+    stack_sub = stack.add_subparsers(dest="stack_command", required=True)
+    up = stack_sub.add_parser("up", help="start everything; Ctrl-C stops it")
+    up.add_argument("--workers", type=int, default=2)
+    up.add_argument("--api-port", type=int, default=0, help="0 picks a free port")
+    up.add_argument("--env-file", default=None, help="write NOTEPIPE_*_URL lines here when ready")
+    up.add_argument("--state-dir", default=None, help="where logs and the pid file go")
+    up.add_argument("--otlp-endpoint", default=None, help="export traces here (OTLP/HTTP)")
+    down = stack_sub.add_parser("down", help="stop a stack started with --state-dir")
+    down.add_argument("--state-dir", default=None)
+    stack.set_defaults(func=_cmd_stack)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        settings = load_settings()
+        return int(args.func(args, settings))
+    except NotepipeError as exc:
+        print(f"notepipe: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

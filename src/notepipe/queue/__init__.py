@@ -1,0 +1,1 @@
+"""RQ integration: enqueueing notes, the job, the lease heartbeat and the worker."""

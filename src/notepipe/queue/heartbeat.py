@@ -1,0 +1,88 @@
+"""The lease heartbeat: renews an attempt's lease while it runs, from its own thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from types import TracebackType
+
+import psycopg
+
+from notepipe.redact import redact_text
+from notepipe.settings import Settings
+from notepipe.store import ledger
+from notepipe.store.db import connect
+from notepipe.store.rows import Conn
+
+log = logging.getLogger(__name__)
+
+
+class LeaseHeartbeat:
+    """Context manager: while open, renew the lease of ``(note_id, attempt)`` every
+    ``heartbeat_interval`` seconds on a connection of its own (opened at the first beat,
+    so short attempts cost nothing). ``fenced`` turns True once a renewal matched no
+    row: a newer attempt (or the reconciler) took the note over.
+    """
+
+    def __init__(self, settings: Settings, note_id: int, attempt: int) -> None:
+        self.settings = settings
+        self.note_id = note_id
+        self.attempt = attempt
+        self.fenced = False
+        self.beats = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"lease-heartbeat-{note_id}", daemon=True
+        )
+        self._conn: Conn | None = None
+
+    def __enter__(self) -> LeaseHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.settings.effective_heartbeat_interval + 5)
+
+    def _run(self) -> None:
+        interval = self.settings.effective_heartbeat_interval
+        try:
+            while not self._stop.wait(interval):
+                self._beat()
+                if self.fenced:
+                    return
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+
+    def _beat(self) -> None:
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = connect(self.settings)
+            renewed = ledger.renew_lease(
+                self._conn, self.note_id, self.attempt, self.settings.lease_ttl
+            )
+        except psycopg.Error as exc:
+            log.warning(
+                "lease heartbeat for note %s attempt %s failed, will retry: %s",
+                self.note_id,
+                self.attempt,
+                redact_text(str(exc)),
+            )
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            return
+        self.beats += 1
+        if not renewed:
+            self.fenced = True
+            log.warning(
+                "note %s attempt %s lost its lease: a newer attempt owns the note",
+                self.note_id,
+                self.attempt,
+            )

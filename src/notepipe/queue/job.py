@@ -1,0 +1,124 @@
+"""The RQ job: ``process_note_job(note_id)`` runs one fenced attempt at a note."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+from opentelemetry import trace
+from rq import get_current_job
+from rq.timeouts import JobTimeoutException
+
+from notepipe.models import NoteStatus
+from notepipe.queue.heartbeat import LeaseHeartbeat
+from notepipe.queue.runtime import get_runtime
+from notepipe.redact import redact_text
+from notepipe.stages import enrich
+from notepipe.store import ledger
+from notepipe.store.db import connect
+from notepipe.store.rows import Conn
+from notepipe.telemetry import context_from, flush_telemetry
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("notepipe.job")
+
+
+def process_note_job(note_id: int) -> dict[str, Any]:
+    """Claim the note (lease), run the stages, complete it — all fenced by attempt.
+
+    On an exception the attempt's failure is recorded (``queued`` for a retry, or
+    ``failed`` once the retry budget is spent) and the exception re-raised so RQ
+    applies its ``Retry``. Returns a small JSON result describing the outcome.
+    """
+    runtime = get_runtime()
+    settings = runtime.settings
+    job = get_current_job()
+    job_id = job.id if job is not None else f"direct-{note_id}"
+    meta: dict[str, Any] = dict(job.meta) if job is not None else {}
+    worker = (
+        job.worker_name if job is not None else None
+    ) or f"{socket.gethostname()}.{os.getpid()}"
+
+    span_attrs: dict[str, str | int] = {
+        "note.id": note_id,
+        "rq.job.id": job_id,
+        "rq.worker": worker,
+    }
+    try:
+        with (
+            tracer.start_as_current_span(
+                "note.attempt",
+                context=context_from(meta),
+                kind=trace.SpanKind.CONSUMER,
+                attributes=span_attrs,
+                record_exception=False,
+            ) as span,
+            connect(settings) as conn,
+        ):
+            claimed = ledger.claim(
+                conn,
+                note_id,
+                worker=worker,
+                job_id=job_id,
+                lease_ttl=settings.lease_ttl,
+                max_attempts=settings.max_attempts,
+            )
+            if isinstance(claimed, ledger.ClaimRefused):
+                span.set_attribute("note.outcome", "skipped")
+                span.set_attribute("note.skip_reason", claimed.reason)
+                if claimed.attempt is not None:
+                    span.set_attribute("note.attempt", claimed.attempt)
+                log.info("note %s not claimed by job %s: %s", note_id, job_id, claimed.reason)
+                return {"outcome": "skipped", "reason": claimed.reason}
+
+            attempt = claimed.attempt
+            span.set_attribute("note.attempt", attempt)
+            with LeaseHeartbeat(settings, note_id, attempt) as heartbeat:
+                try:
+                    enrichment = enrich(
+                        runtime.stages,
+                        note_id=note_id,
+                        attempt=attempt,
+                        content=claimed.content,
+                        metadata=claimed.metadata,
+                    )
+                except Exception as exc:
+                    _record_failure(conn, span, job, note_id, attempt, exc)
+                    raise
+            if ledger.complete(conn, note_id, attempt, enrichment):
+                span.set_attribute("note.outcome", "completed")
+                return {"outcome": "completed", "attempt": attempt}
+            span.set_attribute("note.outcome", "fenced")
+            span.set_attribute("note.fenced_by_heartbeat", heartbeat.fenced)
+            log.warning("note %s attempt %s finished but was fenced out", note_id, attempt)
+            return {"outcome": "fenced", "attempt": attempt}
+    finally:
+        flush_telemetry()
+
+
+def _record_failure(
+    conn: Conn,
+    span: trace.Span,
+    job: Any,
+    note_id: int,
+    attempt: int,
+    exc: BaseException,
+) -> None:
+    settings = get_runtime().settings
+    kind = "timeout" if isinstance(exc, JobTimeoutException) else type(exc).__name__
+    error = redact_text(f"attempt {attempt} failed ({kind}): {exc}")
+    span.record_exception(exc)
+    span.set_status(trace.StatusCode.ERROR, error[:200])
+    new_status = ledger.fail_attempt(
+        conn, note_id, attempt, error, max_attempts=settings.max_attempts
+    )
+    if new_status is None:
+        span.set_attribute("note.outcome", "fenced")
+    elif new_status == NoteStatus.FAILED:
+        span.set_attribute("note.outcome", "failed")
+        if job is not None:
+            job.retries_left = 0  # terminal in the ledger: RQ must not run it again
+    else:
+        span.set_attribute("note.outcome", "retry")

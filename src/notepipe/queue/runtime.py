@@ -1,0 +1,31 @@
+"""Per-process state of a worker: settings and loaded stages, set before forking horses.
+
+The worker parent loads both once (so each forked horse inherits warm imports);
+a job run by a plain ``rq worker`` falls back to loading them from the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from notepipe.settings import Settings, load_settings
+from notepipe.stages import LoadedStage, load_stages
+
+
+@dataclass(frozen=True)
+class WorkerRuntime:
+    settings: Settings
+    stages: tuple[LoadedStage, ...]
+
+
+_runtime: WorkerRuntime | None = None
+
+
+def install_runtime(settings: Settings) -> WorkerRuntime:
+    global _runtime  # noqa: PLW0603 - inherited by forked horses on purpose
+    _runtime = WorkerRuntime(settings, tuple(load_stages(settings.stages)))
+    return _runtime
+
+
+def get_runtime() -> WorkerRuntime:
+    return _runtime if _runtime is not None else install_runtime(load_settings())

@@ -1,0 +1,234 @@
+"""The reconciler: repairs what Redis and RQ lose, driven by the ledger.
+
+Each pass:
+
+1. ``processing`` notes whose lease expired ``lease_grace`` ago: the attempt is
+   over (worker killed, paused, partitioned) → ``queued`` for a retry, or
+   ``failed`` with the reason when it was the last attempt;
+2. ``pending``/``queued`` notes with no live job in Redis (never enqueued, Redis
+   restarted or flushed, RQ's retry lost) → enqueued again once their retry is due;
+3. RQ's own abandoned-job cleanup (started registry) and overdue scheduled jobs,
+   from one reconciler at a time under a Redis lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+from psycopg import Error as PsycopgError
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.job import Job
+from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from notepipe.errors import EnqueueFailed
+from notepipe.models import NoteStatus
+from notepipe.queue.enqueue import RQNoteQueue
+from notepipe.redact import redact_text
+from notepipe.settings import Settings
+from notepipe.store import ledger
+from notepipe.store.rows import Conn
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("notepipe.reconcile")
+
+LIVE_JOB_STATUSES = (b"queued", b"scheduled", b"deferred")
+LOCK_KEY = "notepipe:reconcile:lock:{queue}"
+
+
+@dataclass
+class PassReport:
+    """What one reconciler pass did."""
+
+    recovered: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    enqueued: list[int] = field(default_factory=list)
+    rescheduled_jobs: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "recovered": self.recovered,
+            "failed": self.failed,
+            "enqueued": self.enqueued,
+            "rescheduled_jobs": self.rescheduled_jobs,
+            "errors": self.errors,
+        }
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.recovered or self.failed or self.enqueued or self.rescheduled_jobs)
+
+
+class Reconciler:
+    def __init__(self, settings: Settings, conn: Conn, redis: Redis[bytes]) -> None:
+        self.settings = settings
+        self.conn = conn
+        self.redis = redis
+        self.note_queue = RQNoteQueue(settings, redis)
+        self.queue = Queue(settings.queue_name, connection=redis, serializer=JSONSerializer)
+        self.scheduled_key = f"rq:scheduled:{settings.queue_name}"
+
+    def run_pass(self) -> PassReport:
+        report = PassReport()
+        with tracer.start_as_current_span("reconcile.pass") as span:
+            self._recover_expired(report)
+            self._enqueue_orphans(report)
+            self._rq_maintenance(report)
+            span.set_attribute("reconcile.recovered", len(report.recovered))
+            span.set_attribute("reconcile.enqueued", len(report.enqueued))
+            span.set_attribute("reconcile.failed", len(report.failed))
+        if report.changed:
+            log.info("reconcile pass: %s", report.as_dict())
+        return report
+
+    def _recover_expired(self, report: PassReport) -> None:
+        try:
+            rows = ledger.recover_expired(
+                self.conn, grace=self.settings.lease_grace, max_attempts=self.settings.max_attempts
+            )
+        except PsycopgError as exc:
+            report.errors.append(f"recover expired leases: {redact_text(str(exc))}")
+            return
+        for row in rows:
+            target = report.failed if row["status"] == NoteStatus.FAILED else report.recovered
+            target.append(int(row["id"]))
+
+    def _enqueue_orphans(self, report: PassReport) -> None:
+        try:
+            candidates = ledger.notes_needing_enqueue(
+                self.conn, older_than=self.settings.enqueue_grace
+            )
+        except PsycopgError as exc:
+            report.errors.append(f"list notes to enqueue: {redact_text(str(exc))}")
+            return
+        if not candidates:
+            return
+        try:
+            live = self._live_job_ids(row["job_id"] for row in candidates)
+        except RedisError as exc:
+            report.errors.append(f"read RQ state: {redact_text(str(exc))}")
+            return
+        for row in candidates:
+            note_id, attempt = int(row["id"]), int(row["attempt"])
+            if row["job_id"] in live:
+                continue
+            if attempt > 0 and float(row["idle_s"]) < self.settings.retry_interval(attempt):
+                continue  # the retry is not due yet
+            try:
+                job_id = self.note_queue.enqueue_note(
+                    note_id, attempts_made=attempt, trace_context=row["trace_context"], force=True
+                )
+            except EnqueueFailed as exc:
+                report.errors.append(str(exc))
+                return
+            if row["status"] == NoteStatus.PENDING:
+                ledger.mark_queued(self.conn, note_id, job_id)
+            else:
+                ledger.record_enqueued(self.conn, note_id, job_id)
+            report.enqueued.append(note_id)
+
+    def _live_job_ids(self, job_ids: Iterable[str | None]) -> set[str]:
+        """Job ids that will still run: in the queue (or RQ's intermediate list, or
+        scheduled) with a queued/scheduled/deferred hash, or started by a live worker."""
+        wanted = [job_id for job_id in job_ids if job_id]
+        if not wanted:
+            return set()
+        queue_key = self.queue.key
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lrange(queue_key, 0, -1)
+            pipe.lrange(f"{queue_key}:intermediate", 0, -1)
+            pipe.zrange(self.scheduled_key, 0, -1)
+            for job_id in wanted:
+                pipe.hmget(Job.key_for(job_id), "status", "worker_name")
+            results = pipe.execute()
+        waiting = {j.decode() for j in results[0]} | {j.decode() for j in results[1]}
+        scheduled = {j.decode() for j in results[2]}
+        live: set[str] = set()
+        for job_id, (status, worker_name) in zip(wanted, results[3:], strict=True):
+            if (status in LIVE_JOB_STATUSES and (job_id in waiting or job_id in scheduled)) or (
+                status == b"started" and worker_name and self._worker_alive(worker_name.decode())
+            ):
+                live.add(job_id)
+        return live
+
+    def _worker_alive(self, name: str) -> bool:
+        return bool(self.redis.exists(f"rq:worker:{name}"))
+
+    def _rq_maintenance(self, report: PassReport) -> None:
+        lock = self.redis.lock(
+            LOCK_KEY.format(queue=self.settings.queue_name),
+            timeout=max(30.0, 3 * self.settings.reconcile_interval),
+            blocking=False,
+        )
+        try:
+            if not lock.acquire():
+                return
+            try:
+                StartedJobRegistry(queue=self.queue).cleanup()
+                report.rescheduled_jobs = self._enqueue_overdue_scheduled()
+            finally:
+                lock.release()
+        except RedisError as exc:
+            report.errors.append(f"RQ maintenance: {redact_text(str(exc))}")
+
+    def _enqueue_overdue_scheduled(self) -> int:
+        """Scheduled jobs overdue by more than a few seconds have no live RQ scheduler
+        (its worker died holding the scheduler lock): enqueue them ourselves."""
+        overdue_before = time.time() - max(5.0, 2 * self.settings.reconcile_interval)
+        job_ids = [
+            j.decode()
+            for j in self.redis.zrangebyscore(
+                self.scheduled_key, 0, overdue_before, start=0, num=500
+            )
+        ]
+        if not job_ids:
+            return 0
+        jobs = Job.fetch_many(job_ids, connection=self.redis, serializer=JSONSerializer)
+        with self.redis.pipeline() as pipe:
+            for job in jobs:
+                if job is not None:
+                    self.queue._enqueue_job(job, pipeline=pipe)
+            for job_id in job_ids:
+                pipe.zrem(self.scheduled_key, job_id)
+            pipe.execute()
+        return len(job_ids)
+
+
+def run_forever(
+    settings: Settings,
+    conn_factory: Callable[[], Conn],
+    redis: Redis[bytes],
+    stop: threading.Event | None = None,
+) -> None:
+    """Run passes every ``reconcile_interval`` seconds until ``stop`` is set.
+
+    ``conn_factory()`` returns a ledger connection; it is re-made after errors.
+    """
+    stop = stop or threading.Event()
+    conn: Conn | None = None
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            if conn is None or conn.closed:
+                conn = conn_factory()
+            assert conn is not None
+            report = Reconciler(settings, conn, redis).run_pass()
+            if report.errors:
+                log.warning("reconcile pass had errors: %s", "; ".join(report.errors))
+        except (PsycopgError, RedisError) as exc:
+            log.warning("reconcile pass failed, retrying: %s", redact_text(str(exc)))
+            if conn is not None:
+                conn.close()
+            conn = None
+        stop.wait(max(0.0, settings.reconcile_interval - (time.monotonic() - started)))
+    if conn is not None:
+        conn.close()

@@ -1,0 +1,1 @@
+"""The PostgreSQL ledger: connections, migrations and guarded transitions."""

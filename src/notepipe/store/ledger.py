@@ -1,0 +1,293 @@
+"""The ledger's transitions: each is ONE SQL statement guarded by the expected state.
+
+Every statement also appends its ``note_events`` row (a data-modifying CTE), so
+the history can never disagree with the current state. Completion and failure
+are fenced by attempt number: a zombie attempt's write matches no row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from notepipe.models import NoteStatus
+from notepipe.store.rows import Conn, Row
+
+_EVENT_COLUMNS = "note_id, from_status, to_status, attempt, worker, job_id, error"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A successful claim: this attempt holds the note's lease."""
+
+    note_id: int
+    attempt: int
+    content: str
+    metadata: Mapping[str, Any]
+    trace_context: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ClaimRefused:
+    """The note could not be claimed; ``status`` says why (terminal, leased, missing...)."""
+
+    note_id: int
+    status: str | None
+    attempt: int | None
+    reason: str
+
+
+def create_note(
+    conn: Conn, content: str, metadata: Mapping[str, Any], trace_context: Mapping[str, str]
+) -> Row:
+    """Insert a ``pending`` note and its creation event; return the row."""
+    row = conn.execute(
+        f"""
+        WITH ins AS (
+            INSERT INTO notes (content, metadata, trace_context)
+            VALUES (%(content)s, %(metadata)s, %(trace)s)
+            RETURNING *
+        ), ev AS (
+            INSERT INTO note_events ({_EVENT_COLUMNS})
+            SELECT id, NULL, 'pending', 0, NULL, NULL, NULL FROM ins
+        )
+        SELECT * FROM ins
+        """,
+        {
+            "content": content,
+            "metadata": Jsonb(dict(metadata)),
+            "trace": Jsonb(dict(trace_context)),
+        },
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def mark_queued(conn: Conn, note_id: int, job_id: str) -> bool:
+    """``pending → queued`` after a successful enqueue; False if the note moved on already."""
+    row = conn.execute(
+        f"""
+        WITH upd AS (
+            UPDATE notes SET status = 'queued', job_id = %(job)s,
+                   queued_at = clock_timestamp(), updated_at = clock_timestamp()
+            WHERE id = %(id)s AND status = 'pending'
+            RETURNING id, attempt
+        ), ev AS (
+            INSERT INTO note_events ({_EVENT_COLUMNS})
+            SELECT id, 'pending', 'queued', attempt, NULL, %(job)s, NULL FROM upd
+        )
+        SELECT count(*) AS n FROM upd
+        """,
+        {"id": note_id, "job": job_id},
+    ).fetchone()
+    return bool(row and row["n"])
+
+
+def record_enqueued(conn: Conn, note_id: int, job_id: str) -> bool:
+    """Remember the job that now carries a ``queued`` note (a re-enqueue; no transition)."""
+    cur = conn.execute(
+        "UPDATE notes SET job_id = %s, queued_at = clock_timestamp()"
+        " WHERE id = %s AND status = 'queued'",
+        (job_id, note_id),
+    )
+    return cur.rowcount == 1
+
+
+def claim(
+    conn: Conn, note_id: int, *, worker: str, job_id: str, lease_ttl: float, max_attempts: int
+) -> Claim | ClaimRefused:
+    """``pending|queued → processing``: start attempt ``attempt + 1`` with a lease."""
+    row = conn.execute(
+        f"""
+        WITH prev AS (
+            SELECT id, status FROM notes WHERE id = %(id)s FOR UPDATE
+        ), upd AS (
+            UPDATE notes n SET status = 'processing', attempt = n.attempt + 1,
+                   lease_until = clock_timestamp() + make_interval(secs => %(lease)s),
+                   worker = %(worker)s, job_id = %(job)s, last_error = NULL,
+                   started_at = clock_timestamp(), updated_at = clock_timestamp()
+            FROM prev
+            WHERE n.id = prev.id AND n.status IN ('pending', 'queued')
+              AND n.attempt < %(max)s
+            RETURNING n.id, n.attempt, n.content, n.metadata, n.trace_context,
+                      prev.status AS from_status
+        ), ev AS (
+            INSERT INTO note_events ({_EVENT_COLUMNS})
+            SELECT id, from_status, 'processing', attempt, %(worker)s, %(job)s, NULL FROM upd
+        )
+        SELECT upd.*, NULL AS status, NULL AS cur_attempt, NULL AS lease_live FROM upd
+        UNION ALL
+        SELECT n.id, NULL, NULL, NULL, NULL, NULL, n.status, n.attempt,
+               coalesce(n.lease_until > clock_timestamp(), false)
+        FROM notes n WHERE n.id = %(id)s AND NOT EXISTS (SELECT 1 FROM upd)
+        """,
+        {"id": note_id, "worker": worker, "job": job_id, "lease": lease_ttl, "max": max_attempts},
+    ).fetchone()
+    if row is None:
+        return ClaimRefused(note_id, None, None, f"note {note_id} does not exist in the ledger")
+    if row["attempt"] is not None:
+        return Claim(
+            note_id=note_id,
+            attempt=int(row["attempt"]),
+            content=str(row["content"]),
+            metadata=row["metadata"] or {},
+            trace_context=row["trace_context"] or {},
+        )
+    status, attempt = str(row["status"]), int(row["cur_attempt"])
+    if status in (NoteStatus.COMPLETED, NoteStatus.FAILED):
+        reason = f"note is already {status}"
+    elif status == NoteStatus.PROCESSING:
+        live = "a live" if row["lease_live"] else "an expired"
+        reason = f"attempt {attempt} holds {live} lease (duplicate delivery)"
+    else:
+        reason = f"retry budget exhausted ({attempt} of {max_attempts} attempts used)"
+    return ClaimRefused(note_id, status, attempt, reason)
+
+
+def renew_lease(conn: Conn, note_id: int, attempt: int, lease_ttl: float) -> bool:
+    """Heartbeat: extend this attempt's lease; False means the attempt is fenced out."""
+    cur = conn.execute(
+        "UPDATE notes SET lease_until = clock_timestamp() + make_interval(secs => %s)"
+        " WHERE id = %s AND status = 'processing' AND attempt = %s",
+        (lease_ttl, note_id, attempt),
+    )
+    return cur.rowcount == 1
+
+
+def complete(conn: Conn, note_id: int, attempt: int, enrichment: Mapping[str, Any]) -> bool:
+    """``processing → completed`` with the enrichment, fenced by ``attempt``."""
+    row = conn.execute(
+        f"""
+        WITH upd AS (
+            UPDATE notes SET status = 'completed', enrichment = %(enrichment)s,
+                   lease_until = NULL, last_error = NULL,
+                   completed_at = clock_timestamp(), updated_at = clock_timestamp()
+            WHERE id = %(id)s AND status = 'processing' AND attempt = %(attempt)s
+            RETURNING id, attempt, worker, job_id
+        ), ev AS (
+            INSERT INTO note_events ({_EVENT_COLUMNS})
+            SELECT id, 'processing', 'completed', attempt, worker, job_id, NULL FROM upd
+        )
+        SELECT count(*) AS n FROM upd
+        """,
+        {"id": note_id, "attempt": attempt, "enrichment": Jsonb(dict(enrichment))},
+    ).fetchone()
+    return bool(row and row["n"])
+
+
+def fail_attempt(
+    conn: Conn, note_id: int, attempt: int, error: str, *, max_attempts: int, final: bool = False
+) -> NoteStatus | None:
+    """End a failed attempt, fenced: ``processing → queued`` (retry) or ``→ failed`` (budget
+    spent, or ``final``). Returns the new status, or None when the attempt was fenced out."""
+    row = conn.execute(
+        f"""
+        WITH upd AS (
+            UPDATE notes SET
+                status = CASE WHEN %(final)s OR attempt >= %(max)s THEN 'failed' ELSE 'queued' END,
+                lease_until = NULL, last_error = %(error)s, updated_at = clock_timestamp(),
+                completed_at = CASE WHEN %(final)s OR attempt >= %(max)s
+                                    THEN clock_timestamp() END
+            WHERE id = %(id)s AND status = 'processing' AND attempt = %(attempt)s
+            RETURNING id, status, attempt, worker, job_id
+        ), ev AS (
+            INSERT INTO note_events ({_EVENT_COLUMNS})
+            SELECT id, 'processing', status, attempt, worker, job_id, %(error)s FROM upd
+        )
+        SELECT status FROM upd
+        """,
+        {
+            "id": note_id,
+            "attempt": attempt,
+            "error": error[:4000],
+            "max": max_attempts,
+            "final": final,
+        },
+    ).fetchone()
+    return NoteStatus(row["status"]) if row else None
+
+
+def recover_expired(conn: Conn, *, grace: float, max_attempts: int, limit: int = 500) -> list[Row]:
+    """Reconciler: attempts whose lease expired ``grace`` seconds ago are over.
+
+    ``processing → queued`` (job id cleared, so a fresh job is enqueued when the
+    retry is due) or ``→ failed`` when it was the last attempt. Returns the rows.
+    """
+    return conn.execute(
+        f"""
+        WITH expired AS (
+            SELECT id FROM notes
+            WHERE status = 'processing'
+              AND lease_until < clock_timestamp() - make_interval(secs => %(grace)s)
+            ORDER BY lease_until LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED
+        ), upd AS (
+            UPDATE notes n SET
+                status = CASE WHEN n.attempt >= %(max)s THEN 'failed' ELSE 'queued' END,
+                last_error = format('attempt %%s lost its lease (worker %%s stopped renewing it at %%s)',
+                                    n.attempt, coalesce(n.worker, '?'), n.lease_until),
+                completed_at = CASE WHEN n.attempt >= %(max)s THEN clock_timestamp() END,
+                lease_until = NULL, job_id = NULL, updated_at = clock_timestamp()
+            FROM expired WHERE n.id = expired.id AND n.status = 'processing'
+            RETURNING n.id, n.status, n.attempt, n.worker, n.last_error
+        ), ev AS (
+            INSERT INTO note_events ({_EVENT_COLUMNS})
+            SELECT id, 'processing', status, attempt, worker, NULL, last_error FROM upd
+        )
+        SELECT * FROM upd
+        """,
+        {"grace": grace, "max": max_attempts, "limit": limit},
+    ).fetchall()
+
+
+def notes_needing_enqueue(conn: Conn, *, older_than: float, limit: int = 1000) -> list[Row]:
+    """``pending``/``queued`` notes untouched for ``older_than`` seconds (reconciler input)."""
+    return conn.execute(
+        """
+        SELECT id, status, attempt, job_id, trace_context,
+               extract(epoch FROM clock_timestamp() - updated_at) AS idle_s
+        FROM notes
+        WHERE status IN ('pending', 'queued')
+          AND updated_at < clock_timestamp() - make_interval(secs => %s)
+        ORDER BY updated_at LIMIT %s
+        """,
+        (older_than, limit),
+    ).fetchall()
+
+
+def get_note(conn: Conn, note_id: int) -> Row | None:
+    return conn.execute("SELECT * FROM notes WHERE id = %s", (note_id,)).fetchone()
+
+
+def get_events(conn: Conn, note_id: int) -> list[Row]:
+    return conn.execute(
+        "SELECT from_status, to_status, attempt, worker, job_id, at, error"
+        " FROM note_events WHERE note_id = %s ORDER BY id",
+        (note_id,),
+    ).fetchall()
+
+
+def list_notes(
+    conn: Conn, *, status: NoteStatus | None, limit: int, after_id: int = 0
+) -> list[Row]:
+    return conn.execute(
+        "SELECT id, status, attempt, created_at, updated_at, completed_at, last_error FROM notes"
+        " WHERE (%(status)s::text IS NULL OR status = %(status)s) AND id > %(after)s"
+        " ORDER BY id LIMIT %(limit)s",
+        {"status": status.value if status else None, "limit": limit, "after": after_id},
+    ).fetchall()
+
+
+def count_by_status(conn: Conn) -> dict[str, int]:
+    rows = conn.execute("SELECT status, count(*) AS n FROM notes GROUP BY status").fetchall()
+    counts = {status.value: 0 for status in NoteStatus}
+    counts.update({str(r["status"]): int(r["n"]) for r in rows})
+    return counts
+
+
+def dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)

@@ -1,0 +1,1 @@
+pytest_plugins = ["harness.fixtures.services", "harness.fixtures.pipeline"]
