@@ -13,11 +13,11 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from otlp_samples import TRACE_ID, json_request
 
 from harness.collector import Forwarder, ForwarderStats, TraceCollector
 from harness.collector.wire import RawRequest
 from harness.wait import wait_until
+from tests.collector.otlp_samples import TRACE_ID, json_request
 
 
 @pytest.fixture

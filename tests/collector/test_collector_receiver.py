@@ -16,13 +16,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
-from otlp_samples import CHILD_ID, ROOT_ID, TRACE_ID, json_request
 
 from harness.collector import TraceCollector, load_jsonl
 from harness.collector.encode import encode_request
 from harness.errors import HarnessConfigError
 from harness.spans import SpanRecord
 from harness.wait import wait_until
+from tests.collector.otlp_samples import CHILD_ID, ROOT_ID, TRACE_ID, json_request
 
 JSON = {"Content-Type": "application/json"}
 PROTO = {"Content-Type": "application/x-protobuf"}
