@@ -98,18 +98,20 @@ def group_alive(proc: subprocess.Popen[bytes]) -> bool:
     proc.poll()
     if not signal_group(proc, 0):
         return False
-    members = _group_states(proc.pid)
-    if members is None:  # no /proc: trust kill(0)
-        return True
-    return any(state not in "ZX" for state in members)
+    members = live_group_members(proc.pid)
+    return True if members is None else bool(members)  # no /proc: trust kill(0)
 
 
-def _group_states(pgid: int) -> list[str] | None:
-    """States of the processes in group ``pgid`` from /proc, or None without /proc."""
+def live_group_members(pgid: int) -> list[int] | None:
+    """Pids of the live (not zombie) processes in group ``pgid``; None without /proc.
+
+    Zombies are skipped: orphans reparented to a PID 1 that never reaps them
+    (common in containers) stay in the group but are dead.
+    """
     proc_root = Path("/proc")
     if not (proc_root / "self" / "stat").exists():
         return None
-    states = []
+    pids = []
     for entry in proc_root.iterdir():
         if not entry.name.isdigit():
             continue
@@ -119,9 +121,9 @@ def _group_states(pgid: int) -> list[str] | None:
             continue
         # "pid (comm) state ppid pgrp ...": comm may contain spaces and parens.
         fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid:
-            states.append(fields[0])
-    return states
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in "ZX":
+            pids.append(int(entry.name))
+    return pids
 
 
 def terminate(

@@ -12,6 +12,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from harness import reaper
 from harness.errors import HarnessError, ServiceStartError
@@ -163,14 +165,15 @@ class LocalRedis:
         finally:
             client.close()
 
-    def client(self, *, socket_timeout: float = 5.0) -> redis.Redis[bytes]:
-        """A client for DB 0 of this server."""
+    def client(self, *, socket_timeout: float = 5.0, retries: int = 0) -> redis.Redis[bytes]:
+        """A client for DB 0; by default without redis-py's retries, so faults show at once."""
         return redis.Redis(
             host=LOOPBACK,
             port=self._port,
             password=self._password,
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
+            retry=Retry(NoBackoff(), retries),
         )
 
     def stop(self) -> None:
