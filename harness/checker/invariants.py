@@ -298,8 +298,9 @@ def redis_quiescent(ctx: CheckContext) -> list[Violation]:
 def traces_agree(ctx: CheckContext) -> list[Violation]:
     """Attempt spans match ledger attempts; a span reports completion iff the ledger has it.
 
-    Spans with outcome ``skipped`` (a job that found nothing to do) need not
-    match a ledger attempt.
+    Spans with outcome ``skipped`` (a job that found nothing to claim) need not
+    match a ledger attempt; spans without ``note.attempt`` (the claim itself
+    failed) are ignored unless they report a completion.
     """
     out: list[Violation] = []
     for span in ctx.history.spans:
@@ -309,6 +310,8 @@ def traces_agree(ctx: CheckContext) -> list[Violation]:
         note_id, number, outcome = span.note_id, span_attempt(span), span_outcome(span)
         timeline = ctx.timelines.get(note_id) if note_id is not None else None
         if note_id is None or number is None:
+            if outcome != COMPLETED:
+                continue  # a job that never claimed (e.g. the database was unreachable)
             out.append(
                 Violation(
                     "traces_agree",

@@ -161,7 +161,8 @@ def build_timelines(history: History, config: CheckConfig) -> dict[int, NoteTime
         by_attempt: dict[int, list[SpanRecord]] = defaultdict(list)
         for span in note_spans:
             number = span_attempt(span)
-            if span.name == ATTEMPT_SPAN and number is not None:
+            # a "skipped" span is a job that found nothing to claim: not the attempt's own
+            if span.name == ATTEMPT_SPAN and number is not None and span_outcome(span) != "skipped":
                 by_attempt[number].append(span)
         note_events = tuple(events.get(note_id, ()))
         trace_ids = {s.trace_id for s in note_spans}

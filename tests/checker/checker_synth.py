@@ -43,7 +43,8 @@ def trace_of(note_id: int) -> str:
 
 
 def job_of(note_id: int, attempt: int) -> str:
-    return f"note-{note_id}-{attempt}"
+    """The job that carries ``attempt`` (enqueued after ``attempt - 1`` attempts)."""
+    return f"note-{note_id}-a{attempt - 1}"
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ class Builder:
                 attributes={"note.id": note_id},
             )
         )
+        ev(None, "pending", 0, created)
         t = created + timedelta(seconds=0.01 + fr.next())
         ev("pending", "queued", 0, t, job_id=job_of(note_id, 1))
         status, last_error, completed_at = "queued", None, None
@@ -176,20 +178,19 @@ class Builder:
                 self.statuses[job] = "failed"
                 self.failed_jobs.append(job)
                 break
+            end_job: str | None = job
             if kind == "timeout":
                 t = claim + timedelta(seconds=p.job_timeout + p.tolerance_s * 0.5 * fr.next())
-                last_error, end_worker = (
-                    "JobTimeoutException: Task exceeded maximum timeout",
-                    worker,
-                )
-            elif kind == "kill":
+                last_error = f"attempt {k} failed (timeout): Task exceeded maximum timeout value"
+            elif kind == "kill":  # the reconciler's words (notepipe.store.ledger.recover_expired)
                 t = claim + timedelta(seconds=LEASE + 10 * fr.next())
-                last_error, end_worker = "lease expired; worker gone", "reconciler"
+                last_error = f"attempt {k} lost its lease (worker {worker} stopped renewing it)"
+                end_job = None
             else:
                 t = claim + timedelta(seconds=0.01 + p.job_timeout * 0.9 * fr.next())
-                last_error, end_worker = "RuntimeError: boom", worker
+                last_error = f"attempt {k} failed (RuntimeError): boom"
             status = "failed" if last else "queued"
-            ev("processing", status, k, t, worker=end_worker, job_id=job, error=last_error)
+            ev("processing", status, k, t, worker=worker, job_id=end_job, error=last_error)
             if kind != "kill":
                 span(k, claim, t, "failed" if last else "retry")
             self.statuses[job] = "failed"
@@ -208,7 +209,7 @@ class Builder:
                 completed_at,
                 status == "completed",
                 last_error,
-                events[-1].job_id,
+                job_of(note_id, max(attempts, 1)),
                 trace,
             )
         )

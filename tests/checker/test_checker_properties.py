@@ -33,6 +33,18 @@ def note_events(history: History, note_id: int) -> list[LedgerEvent]:
     return [e for e in history.events if e.note_id == note_id]
 
 
+def claims(history: History, note_id: int = TARGET) -> list[LedgerEvent]:
+    return [e for e in note_events(history, note_id) if e.to_status == "processing"]
+
+
+def attempt_end(history: History, attempt: int, note_id: int = TARGET) -> LedgerEvent:
+    return next(
+        e
+        for e in note_events(history, note_id)
+        if e.from_status == "processing" and e.attempt == attempt
+    )
+
+
 def shift_from(history: History, event: LedgerEvent, delta: timedelta) -> History:
     """Move ``event`` and every later event of its note by ``delta``."""
     same = note_events(history, event.note_id)
@@ -90,8 +102,7 @@ def test_a_double_completion_is_flagged(case: Case) -> None:
 @given(valid_case())
 def test_a_short_retry_gap_is_flagged(case: Case) -> None:
     params, _, history = case
-    events = note_events(history, TARGET)
-    end1, claim2 = events[2], events[3]
+    end1, claim2 = attempt_end(history, 1), claims(history)[1]
     assert (end1.to_status, claim2.to_status) == ("queued", "processing")
     wanted = params.retry_interval(1) - params.tolerance_s - 0.5
     delta = timedelta(seconds=wanted) - (claim2.at - end1.at)
@@ -103,7 +114,7 @@ def test_a_short_retry_gap_is_flagged(case: Case) -> None:
 @given(valid_case())
 def test_an_over_long_attempt_is_flagged(case: Case) -> None:
     params, _, history = case
-    end1 = note_events(history, TARGET)[2]
+    end1 = attempt_end(history, 1)
     longer = shift_from(history, end1, timedelta(seconds=params.job_timeout + params.tolerance_s))
     assert_flags(check(longer, params.config()), "attempt_within_timeout")
 
