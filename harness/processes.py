@@ -67,8 +67,30 @@ class PipelineProcess:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, sig)
 
+    def descendants(self) -> list[int]:
+        """All live descendants. RQ's work-horse calls ``setsid()``: it leaves our process
+        group, so group signals miss it and it must be found through ``/proc``."""
+        found: list[int] = []
+        frontier = [self.pid]
+        while frontier:
+            pid = frontier.pop()
+            try:
+                kids = [
+                    int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                ]
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            found.extend(kids)
+            frontier.extend(kids)
+        return found
+
     def kill(self) -> None:
-        """SIGKILL the whole group (worker and horse) and reap it."""
+        """SIGKILL the worker, its group and its work-horse (own session) and reap them."""
+        horses = self.descendants()
+        self.signal_group(signal.SIGKILL)
+        for pid in horses:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         reaper.terminate(self.proc, sig=signal.SIGKILL, grace=0.5)
 
     def kill_horse(self) -> list[int]:
@@ -86,8 +108,15 @@ class PipelineProcess:
         self.signal_group(signal.SIGCONT)
 
     def stop(self, grace: float = 10.0) -> None:
-        """Warm shutdown (SIGTERM to the leader, RQ finishes the current job), then SIGKILL."""
-        reaper.terminate(self.proc, sig=signal.SIGTERM, grace=grace, leader_only=True)
+        """Warm shutdown (SIGTERM to the leader, RQ finishes the current job), then SIGKILL
+        of whatever is left, work-horses included."""
+        horses = self.descendants()
+        try:
+            reaper.terminate(self.proc, sig=signal.SIGTERM, grace=grace, leader_only=True)
+        finally:
+            for pid in horses:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     def wait_exit(self, timeout: float) -> int:
         return self.proc.wait(timeout=timeout)

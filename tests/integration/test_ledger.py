@@ -25,7 +25,9 @@ def _claim(conn: Conn, settings: Settings, note_id: int, worker: str = "w1") -> 
 
 
 def test_lifecycle_records_every_transition(ledger_conn: Conn, pipeline_settings: Settings) -> None:
-    row = ledger.create_note(ledger_conn, "hello", {"k": "v"}, {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})
+    row = ledger.create_note(
+        ledger_conn, "hello", {"k": "v"}, {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}
+    )
     note_id = int(row["id"])
     assert row["status"] == "pending"
     assert ledger.mark_queued(ledger_conn, note_id, "job-0")
@@ -53,7 +55,9 @@ def test_lifecycle_records_every_transition(ledger_conn: Conn, pipeline_settings
         assert key in ALLOWED_TRANSITIONS
 
 
-def test_terminal_note_cannot_be_claimed_or_rewritten(ledger_conn: Conn, pipeline_settings: Settings) -> None:
+def test_terminal_note_cannot_be_claimed_or_rewritten(
+    ledger_conn: Conn, pipeline_settings: Settings
+) -> None:
     note_id = int(ledger.create_note(ledger_conn, "x", {}, {})["id"])
     _claim(ledger_conn, pipeline_settings, note_id)
     assert ledger.complete(ledger_conn, note_id, 1, {"a": 1})
@@ -111,12 +115,23 @@ def test_last_attempt_failure_is_terminal(ledger_conn: Conn, pipeline_settings: 
         _claim(ledger_conn, pipeline_settings, note_id)
         statuses.append(
             ledger.fail_attempt(
-                ledger_conn, note_id, attempt, f"boom {attempt}", max_attempts=pipeline_settings.max_attempts
+                ledger_conn,
+                note_id,
+                attempt,
+                f"boom {attempt}",
+                max_attempts=pipeline_settings.max_attempts,
             )
         )
-    assert statuses == [NoteStatus.QUEUED] * (pipeline_settings.max_attempts - 1) + [NoteStatus.FAILED]
+    assert statuses == [NoteStatus.QUEUED] * (pipeline_settings.max_attempts - 1) + [
+        NoteStatus.FAILED
+    ]
     refused = ledger.claim(
-        ledger_conn, note_id, worker="w", job_id="j", lease_ttl=5, max_attempts=pipeline_settings.max_attempts
+        ledger_conn,
+        note_id,
+        worker="w",
+        job_id="j",
+        lease_ttl=5,
+        max_attempts=pipeline_settings.max_attempts,
     )
     assert isinstance(refused, ledger.ClaimRefused) and refused.status == "failed"
     note = ledger.get_note(ledger_conn, note_id)

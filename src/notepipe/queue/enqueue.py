@@ -39,8 +39,11 @@ class RQNoteQueue:
         remaining = self.settings.retry_max - attempts_made
         if remaining < 1:
             return None
+        # RQ schedules at int(now) + interval: whole seconds, truncated. One extra
+        # second keeps every retry gap at or above the configured interval.
         intervals = [
-            math.ceil(self.settings.retry_interval(attempts_made + n + 1)) for n in range(remaining)
+            math.ceil(self.settings.retry_interval(attempts_made + n + 1)) + 1
+            for n in range(remaining)
         ]
         return Retry(max=remaining, interval=intervals)
 

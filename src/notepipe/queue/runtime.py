@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from notepipe.settings import Settings, load_settings
-from notepipe.stages import LoadedStage, load_stages
+from notepipe.stages import LoadedStage, load_stages, warm_up
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,9 @@ _runtime: WorkerRuntime | None = None
 
 def install_runtime(settings: Settings) -> WorkerRuntime:
     global _runtime  # noqa: PLW0603 - inherited by forked horses on purpose
-    _runtime = WorkerRuntime(settings, tuple(load_stages(settings.stages)))
+    stages = tuple(load_stages(settings.stages))
+    warm_up(list(stages))  # load models once in the parent; forked horses inherit them
+    _runtime = WorkerRuntime(settings, stages)
     return _runtime
 
 
