@@ -30,7 +30,10 @@ def rq_stats(redis: Redis[bytes], queue_name: str) -> dict[str, Any]:
             pipe.zcard(key)
         pipe.smembers(f"rq:workers:{queue_name}")
         results = pipe.execute()
-    workers = sorted(w.decode() if isinstance(w, bytes) else str(w) for w in results[-1])
+    workers = sorted(
+        (w.decode() if isinstance(w, bytes) else str(w)).removeprefix("rq:worker:")
+        for w in results[-1]
+    )
     return {
         "queue": queue_name,
         "queued": int(results[0]),

@@ -38,24 +38,24 @@ def print_status(settings: Settings, *, as_json: bool = False) -> int:
     console = Console()
     rq = data.get("rq")
     if isinstance(rq, dict):
-        table = Table(title=f"queue {rq['queue']}")
-        for column in ("queued", "intermediate", *rq["registries"].keys(), "workers"):
-            table.add_column(column, justify="right")
-        table.add_row(
-            str(rq["queued"]),
-            str(rq["intermediate"]),
-            *(str(n) for n in rq["registries"].values()),
-            str(rq["worker_count"]),
-        )
+        table = Table(title=f"RQ queue {rq['queue']}", show_header=False)
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        table.add_row("queued", str(rq["queued"]))
+        table.add_row("intermediate", str(rq["intermediate"]))
+        for name, count in rq["registries"].items():
+            table.add_row(name, str(count))
+        table.add_row("workers", str(rq["worker_count"]))
         console.print(table)
         for worker in rq["workers"]:
             console.print(f"  worker {worker}")
     notes = data.get("notes")
     if isinstance(notes, dict):
-        table = Table(title="ledger")
-        for status in notes:
-            table.add_column(status, justify="right")
-        table.add_row(*(str(n) for n in notes.values()))
+        table = Table(title="ledger (PostgreSQL)", show_header=False)
+        table.add_column("status")
+        table.add_column("notes", justify="right")
+        for status, count in notes.items():
+            table.add_row(status, str(count))
         console.print(table)
     for problem in problems:
         console.print(f"[red]unavailable[/red] {problem}")
