@@ -28,7 +28,7 @@ def parse_request(body: bytes) -> ExportTraceServiceRequest:
     """Decode an OTLP JSON ``ExportTraceServiceRequest``; raise :class:`MalformedRequest`."""
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise MalformedRequest(f"body is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise MalformedRequest("OTLP JSON body must be an object with 'resourceSpans'")

@@ -133,6 +133,7 @@ def test_protobuf_response_is_an_export_response(
     [
         (JSON, b"{not json", "not valid JSON"),
         (JSON, b"[1, 2]", "must be an object"),
+        (JSON, b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
         (JSON, b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "xyz"}]}]}]}', "hex"),
         (JSON, b'{"resourceSpans": [{"resource": 5}]}', "ExportTraceServiceRequest"),
         (PROTO, b"\xff\xff\xff\xff", "protobuf"),
