@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import redis
+from psycopg.rows import tuple_row
 
 from harness.checker.history import LedgerEvent, LedgerNote, RqSnapshot
 
@@ -46,9 +47,13 @@ def trace_id_from_traceparent(traceparent: str | None) -> str | None:
 def read_ledger(
     conn: psycopg.Connection[Any],
 ) -> tuple[tuple[LedgerNote, ...], tuple[LedgerEvent, ...]]:
-    """All notes and their events, read in one repeatable-read snapshot when possible."""
+    """All notes and their events, read in one repeatable-read snapshot when possible.
+
+    Works with any row factory on ``conn``; inside an already open transaction the
+    reads join it (as a savepoint) and see that transaction's snapshot.
+    """
     idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-    with conn.transaction(), conn.cursor() as cur:
+    with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
         if idle:
             # transaction() opened the outermost transaction: make it one snapshot.
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
