@@ -146,10 +146,16 @@ class CheckConfig:
         cls,
         settings: Settings,
         *,
-        deadline_s: float,
+        deadline_s: float | None = None,
         tolerance_s: float = 1.0,
         healed_at: datetime | None = None,
     ) -> CheckConfig:
+        """The run's promises from its settings; the deadline defaults to
+        :func:`notepipe.deadlines.time_to_terminal`."""
+        if deadline_s is None:
+            from notepipe.deadlines import time_to_terminal
+
+            deadline_s = time_to_terminal(settings)
         return cls(
             max_attempts=settings.max_attempts,
             retry_intervals=tuple(settings.retry_intervals),

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from harness.checker import CheckResult, FaultWindow, History, NoteClass, check
+from harness.checker import CheckConfig, CheckResult, FaultWindow, History, NoteClass, check
 from harness.checker.readers import trace_id_from_traceparent
 from tests.checker.checker_synth import T0, Params, build, job_of, trace_of
 
@@ -235,3 +235,16 @@ def test_to_dict_is_json_and_names_notes_and_traces() -> None:
 )
 def test_trace_id_from_traceparent(value: str | None, expected: str | None) -> None:
     assert trace_id_from_traceparent(value) == expected
+
+
+def test_config_from_settings_uses_the_pipeline_deadline() -> None:
+    from notepipe.deadlines import time_to_terminal
+    from notepipe.settings import load_settings
+
+    settings = load_settings(retry_max=2, retry_intervals=(3.0, 7.0), job_timeout=20.0)
+    config = CheckConfig.from_settings(settings, tolerance_s=0.5)
+    assert config.max_attempts == 3
+    assert config.deadline_s == time_to_terminal(settings)
+    assert [config.retry_interval(k) for k in (1, 2, 3)] == [
+        settings.retry_interval(k) for k in (1, 2, 3)
+    ]
