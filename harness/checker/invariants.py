@@ -10,7 +10,7 @@ from __future__ import annotations
 from harness.checker.classify import NoteClass
 from harness.checker.context import CheckContext, Invariant, Violation
 from harness.checker.cross_checks import redis_quiescent, traces_agree
-from harness.checker.history import COMPLETED, PENDING, PROCESSING, QUEUED
+from harness.checker.history import COMPLETED, FAILED, PENDING, PROCESSING, QUEUED
 
 #: The lifecycle graph: every (from_status, to_status) a ledger event may record.
 ALLOWED_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
@@ -22,7 +22,7 @@ ALLOWED_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
         (QUEUED, PROCESSING),
         (PROCESSING, COMPLETED),
         (PROCESSING, QUEUED),
-        (PROCESSING, "failed"),
+        (PROCESSING, FAILED),
     }
 )
 
