@@ -108,22 +108,13 @@ def live_group_members(pgid: int) -> list[int] | None:
     Zombies are skipped: orphans reparented to a PID 1 that never reaps them
     (common in containers) stay in the group but are dead.
     """
-    proc_root = Path("/proc")
-    if not (proc_root / "self" / "stat").exists():
+    if not Path("/proc/self/stat").exists():
         return None
-    pids = []
-    for entry in proc_root.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid pgrp ...": comm may contain spaces and parens.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in "ZX":
-            pids.append(int(entry.name))
-    return pids
+    return [
+        pid
+        for pid, (state, _ppid, pgrp) in _proc_table().items()
+        if pgrp == pgid and state not in "ZX"
+    ]
 
 
 def terminate(
@@ -133,9 +124,11 @@ def terminate(
     grace: float = DEFAULT_GRACE,
     leader_only: bool = False,
 ) -> None:
-    """Send ``sig`` to the group (or only its leader), wait ``grace`` s, SIGKILL the group.
+    """Send ``sig`` to the group (or only its leader), wait ``grace`` s, then SIGKILL.
 
-    Returns once no live process of the group is left, and unregisters ``proc``.
+    Descendants that left the group (setsid) are resumed if stopped, and
+    SIGKILLed with the group on escalation (or at once when ``sig`` is
+    SIGKILL). Returns once none of them is alive; unregisters ``proc``.
     """
     try:
         _terminate_groups([proc], sig, grace, leader_only=leader_only)
@@ -156,27 +149,110 @@ def reap_all(grace: float = DEFAULT_GRACE) -> None:
 def _terminate_groups(
     procs: list[subprocess.Popen[bytes]], sig: int, grace: float, *, leader_only: bool = False
 ) -> None:
+    if sig == signal.SIGKILL:
+        for proc in procs:
+            signal_group(proc, signal.SIGSTOP)  # no new children while we look for them
+    family = {proc.pid: descendants(proc.pid) for proc in procs}
     for proc in procs:
+        if sig == signal.SIGKILL:
+            _kill_family(proc, family[proc.pid])
+            continue
         if not leader_only:
             signal_group(proc, sig)
         elif proc.poll() is None:  # never signal a reaped (maybe reused) pid
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, sig)
-        if sig != signal.SIGKILL:
-            signal_group(proc, signal.SIGCONT)  # a stopped process acts on sig only once resumed
+        # A stopped process acts on sig only once resumed; the leader may need its children.
+        signal_group(proc, signal.SIGCONT)
+        for pid in family[proc.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    def alive(proc: subprocess.Popen[bytes]) -> bool:
+        return group_alive(proc) or any(pid_alive(pid) for pid in family[proc.pid])
+
     deadline = time.monotonic() + grace
-    alive = [p for p in procs if group_alive(p)]
-    while alive and time.monotonic() < deadline:
+    remaining = [p for p in procs if alive(p)]
+    while remaining and time.monotonic() < deadline:
         time.sleep(0.02)
-        alive = [p for p in alive if group_alive(p)]
-    for proc in alive:
-        signal_group(proc, signal.SIGKILL)
-    while alive and time.monotonic() < deadline + grace:
-        alive = [p for p in alive if group_alive(p)]
+        remaining = [p for p in remaining if alive(p)]
+    for proc in remaining:
+        _kill_family(proc, family[proc.pid])
+    while remaining and time.monotonic() < deadline + grace:
+        remaining = [p for p in remaining if alive(p)]
         time.sleep(0.01)
     for proc in procs:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
+
+
+def _kill_family(proc: subprocess.Popen[bytes], family: list[int]) -> None:
+    signal_group(proc, signal.SIGKILL)
+    for pid in family:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def signal_tree(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Send ``sig`` to ``proc``'s group and to every descendant, even those in other groups.
+
+    Some servers put their children in groups of their own (postgres backends
+    call setsid(), as do RQ work horses), so a group signal alone misses them.
+    """
+    signal_group(proc, sig)
+    for pid in descendants(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return stat[stat.rfind(")") + 2 :].split()[0] not in "ZX"
+
+
+def descendants(pid: int) -> list[int]:
+    """Live descendants of ``pid`` (children first), from /proc; [] without /proc."""
+    children: dict[int, list[int]] = {}
+    for child, (state, ppid, _pgrp) in _proc_table().items():
+        if state not in "ZX":
+            children.setdefault(ppid, []).append(child)
+    found: list[int] = []
+    queue = [pid]
+    while queue:
+        for child in children.get(queue.pop(0), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def _proc_table() -> dict[int, tuple[str, int, int]]:
+    """pid -> (state, ppid, pgrp) for every process in /proc."""
+    table: dict[int, tuple[str, int, int]] = {}
+    proc_root = Path("/proc")
+    if not proc_root.is_dir():
+        return table
+    for entry in proc_root.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may contain spaces and parens.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 2:
+            table[int(entry.name)] = (fields[0], int(fields[1]), int(fields[2]))
+    return table
 
 
 def install() -> None:

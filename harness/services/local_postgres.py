@@ -46,7 +46,11 @@ PG_HBA = f"local all all trust\nhost all all {LOOPBACK}/32 scram-sha-256\n"
 FAST_SETTINGS = {
     "listen_addresses": LOOPBACK,
     "fsync": "off",
-    "synchronous_commit": "off",
+    # fsync=off is safe here: a killed server leaves its writes in the OS page cache.
+    # synchronous_commit stays on: off would let SIGKILL lose acknowledged commits
+    # (WAL still in shared memory), which a kill fault would report as lost notes.
+    # With fsync off, a synchronous commit is only a write(), so it costs little.
+    "synchronous_commit": "on",
     "full_page_writes": "off",
     "shared_buffers": "16MB",
     "max_connections": "200",
@@ -195,21 +199,23 @@ class LocalPostgres:
         """Fast shutdown (SIGINT to the postmaster), wait, SIGKILL the group if it hangs."""
         if self._proc is None:
             return
+        # terminate() resumes a paused server (and its backends) so it can shut down.
         reaper.terminate(self._proc, sig=signal.SIGINT, grace=STOP_TIMEOUT, leader_only=True)
         self._proc = None
 
     def kill(self) -> None:
-        """SIGKILL the postmaster and every backend (its process group)."""
+        """SIGKILL the postmaster and every backend (each backend leads a group of its own)."""
         if self._proc is None:
             return
         reaper.terminate(self._proc, sig=signal.SIGKILL, grace=STOP_TIMEOUT)
         self._proc = None
 
     def pause(self) -> None:
-        reaper.signal_group(self._require_proc(), signal.SIGSTOP)
+        """SIGSTOP the postmaster, then every backend and auxiliary process."""
+        reaper.signal_tree(self._require_proc(), signal.SIGSTOP)
 
     def resume(self) -> None:
-        reaper.signal_group(self._require_proc(), signal.SIGCONT)
+        reaper.signal_tree(self._require_proc(), signal.SIGCONT)
 
     def restart(self, *, keep_data: bool = True) -> None:
         """Stop and start on the same port; ``keep_data=False`` starts from the template."""

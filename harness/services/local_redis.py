@@ -192,11 +192,11 @@ class LocalRedis:
         self._paused = False
 
     def pause(self) -> None:
-        reaper.signal_group(self._require_proc(), signal.SIGSTOP)
+        reaper.signal_tree(self._require_proc(), signal.SIGSTOP)
         self._paused = True
 
     def resume(self) -> None:
-        reaper.signal_group(self._require_proc(), signal.SIGCONT)
+        reaper.signal_tree(self._require_proc(), signal.SIGCONT)
         self._paused = False
 
     def restart(self, *, keep_data: bool = True) -> None:
