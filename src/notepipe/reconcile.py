@@ -52,6 +52,7 @@ class PassReport:
     failed: list[int] = field(default_factory=list)
     enqueued: list[int] = field(default_factory=list)
     rescheduled_jobs: int = 0
+    abandoned_jobs: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -60,6 +61,7 @@ class PassReport:
             "failed": self.failed,
             "enqueued": self.enqueued,
             "rescheduled_jobs": self.rescheduled_jobs,
+            "abandoned_jobs": self.abandoned_jobs,
             "errors": self.errors,
         }
 
@@ -173,12 +175,47 @@ class Reconciler:
             if not lock.acquire():
                 return
             try:
+                report.abandoned_jobs = self._expire_abandoned_executions()
                 StartedJobRegistry(queue=self.queue).cleanup()
                 report.rescheduled_jobs = self._enqueue_overdue_scheduled()
             finally:
                 lock.release()
         except RedisError as exc:
             report.errors.append(f"RQ maintenance: {redact_text(str(exc))}")
+
+    def _expire_abandoned_executions(self) -> int:
+        """Started-registry entries whose attempt the ledger has already closed.
+
+        RQ keeps a dead worker's execution "started" until its heartbeat TTL
+        (up to ~90 s) runs out. When the ledger shows the job no longer holds its
+        note (terminal, or recovered and handed to another job) and the job started
+        longer than a lease ago, the entry's score is set to the past so that RQ's
+        own ``StartedJobRegistry.cleanup()`` handles it (failure, retry, callbacks).
+        """
+        key = f"rq:wip:{self.settings.queue_name}"
+        members = [m.decode() for m in self.redis.zrange(key, 0, -1)]
+        if not members:
+            return 0
+        job_ids = [member.rsplit(":", 1)[0] for member in members]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hget(Job.key_for(job_id), "started_at")
+            started = pipe.execute()
+        holders = ledger.job_holders(self.conn, [_note_id_of(j) for j in job_ids])
+        min_age = self.settings.lease_ttl + self.settings.lease_grace + 1.0
+        now = time.time()
+        expired = 0
+        for member, job_id, started_at in zip(members, job_ids, started, strict=True):
+            note_id = _note_id_of(job_id)
+            if note_id is None or not started_at:
+                continue
+            age = now - _timestamp(started_at.decode())
+            status, holder = holders.get(note_id, (None, None))
+            still_holds = status not in ("completed", "failed") and holder == job_id
+            if age > min_age and not still_holds:
+                self.redis.zadd(key, {member: 1}, xx=True)
+                expired += 1
+        return expired
 
     def _enqueue_overdue_scheduled(self) -> int:
         """Scheduled jobs overdue by more than a few seconds have no live RQ scheduler
@@ -232,3 +269,17 @@ def run_forever(
         stop.wait(max(0.0, settings.reconcile_interval - (time.monotonic() - started)))
     if conn is not None:
         conn.close()
+
+
+def _note_id_of(job_id: str) -> int | None:
+    """``note-<id>-a<attempt>`` → ``<id>``; None for jobs that are not ours."""
+    parts = job_id.split("-")
+    if len(parts) == 3 and parts[0] == "note" and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def _timestamp(utc_text: str) -> float:
+    from datetime import UTC, datetime
+
+    return datetime.fromisoformat(utc_text.replace("Z", "+00:00")).replace(tzinfo=UTC).timestamp()

@@ -64,6 +64,7 @@ def process_note_job(note_id: int) -> dict[str, Any]:
                 job_id=job_id,
                 lease_ttl=settings.lease_ttl,
                 max_attempts=settings.max_attempts,
+                retry_intervals=settings.retry_intervals,
             )
             if isinstance(claimed, ledger.ClaimRefused):
                 span.set_attribute("note.outcome", "skipped")

@@ -8,7 +8,7 @@ are fenced by attempt number: a zombie attempt's write matches no row.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,9 +98,21 @@ def record_enqueued(conn: Conn, note_id: int, job_id: str) -> bool:
 
 
 def claim(
-    conn: Conn, note_id: int, *, worker: str, job_id: str, lease_ttl: float, max_attempts: int
+    conn: Conn,
+    note_id: int,
+    *,
+    worker: str,
+    job_id: str,
+    lease_ttl: float,
+    max_attempts: int,
+    retry_intervals: Sequence[float] = (0.0,),
 ) -> Claim | ClaimRefused:
-    """``pending|queued → processing``: start attempt ``attempt + 1`` with a lease."""
+    """``pending|queued → processing``: start attempt ``attempt + 1`` with a lease.
+
+    A retry is refused until ``retry_intervals[k-1]`` seconds have passed since
+    attempt k ended, whoever delivers it (RQ's own retry of a killed job, or the
+    reconciler), so retry gaps hold by construction.
+    """
     row = conn.execute(
         f"""
         WITH prev AS (
@@ -113,6 +125,8 @@ def claim(
             FROM prev
             WHERE n.id = prev.id AND n.status IN ('pending', 'queued')
               AND n.attempt < %(max)s
+              AND (n.attempt = 0 OR n.updated_at <= clock_timestamp() - make_interval(
+                      secs => (%(gaps)s::float8[])[least(n.attempt, cardinality(%(gaps)s::float8[]))]))
             RETURNING n.id, n.attempt, n.content, n.metadata, n.trace_context,
                       prev.status AS from_status
         ), ev AS (
@@ -125,7 +139,14 @@ def claim(
                coalesce(n.lease_until > clock_timestamp(), false)
         FROM notes n WHERE n.id = %(id)s AND NOT EXISTS (SELECT 1 FROM upd)
         """,
-        {"id": note_id, "worker": worker, "job": job_id, "lease": lease_ttl, "max": max_attempts},
+        {
+            "id": note_id,
+            "worker": worker,
+            "job": job_id,
+            "lease": lease_ttl,
+            "max": max_attempts,
+            "gaps": list(retry_intervals),
+        },
     ).fetchone()
     if row is None:
         return ClaimRefused(note_id, None, None, f"note {note_id} does not exist in the ledger")
@@ -143,8 +164,10 @@ def claim(
     elif status == NoteStatus.PROCESSING:
         live = "a live" if row["lease_live"] else "an expired"
         reason = f"attempt {attempt} holds {live} lease (duplicate delivery)"
-    else:
+    elif attempt >= max_attempts:
         reason = f"retry budget exhausted ({attempt} of {max_attempts} attempts used)"
+    else:
+        reason = f"retry {attempt} is not due yet (its interval has not elapsed)"
     return ClaimRefused(note_id, status, attempt, reason)
 
 
@@ -257,6 +280,17 @@ def notes_needing_enqueue(conn: Conn, *, older_than: float, limit: int = 1000) -
         """,
         (older_than, limit),
     ).fetchall()
+
+
+def job_holders(conn: Conn, note_ids: list[int | None]) -> dict[int, tuple[str, str | None]]:
+    """For each note: (status, the job id that currently holds or carries it)."""
+    ids = sorted({n for n in note_ids if n is not None})
+    if not ids:
+        return {}
+    rows = conn.execute(
+        "SELECT id, status, job_id FROM notes WHERE id = ANY(%s)", (ids,)
+    ).fetchall()
+    return {int(r["id"]): (str(r["status"]), r["job_id"]) for r in rows}
 
 
 def get_note(conn: Conn, note_id: int) -> Row | None:

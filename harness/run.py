@@ -1,0 +1,147 @@
+"""One scenario run: load and faults on the same timeline → quiescence → history → verdict.
+
+Jepsen's shape: the client history (``invoke``/``ok``/``fail``/``info``), the fault
+windows and the ledger are gathered into a :class:`History` and judged by the
+checker once every fault has healed and the pipeline has gone quiet.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from harness.checker import CheckConfig, CheckResult, FaultWindow, History, check
+from harness.load import ClientHistory, LoadSpec, run_load
+from harness.schedule import FaultRecord, Schedule, ScheduleRunner
+from harness.stack import PipelineStack
+from harness.tracing import HarnessTracing
+from notepipe.deadlines import time_to_terminal
+
+#: Allowance on top of time_to_terminal for the quiescence wait (process start-up, load).
+QUIESCENCE_SLACK_S = 15.0
+
+
+@dataclass
+class RunOutcome:
+    """Everything a scenario produced; ``result`` is the checker's verdict."""
+
+    name: str
+    started_at: datetime
+    finished_at: datetime
+    schedule: Schedule
+    faults: list[FaultRecord]
+    client: ClientHistory
+    history: History
+    result: CheckResult
+    leftover: dict[str, int]
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def windows(self) -> tuple[FaultWindow, ...]:
+        return tuple(FaultWindow(r.spec.kind, r.target, r.start, r.end) for r in self.faults)
+
+    def explain(self) -> str:
+        """A failure message: verdict, reasons, leftovers and fault errors."""
+        lines = [f"{self.name}: verdict {self.result.verdict}"]
+        lines += [f"  - {reason}" for reason in self.result.reasons[:20]]
+        if self.leftover:
+            lines.append(f"  not quiescent at the deadline: {self.leftover}")
+        lines += [f"  fault error: {r.error}" for r in self.faults if r.error]
+        return "\n".join(lines)
+
+
+class ScenarioRun:
+    def __init__(
+        self,
+        stack: PipelineStack,
+        *,
+        name: str,
+        tracing: HarnessTracing | None = None,
+        on_finish: Callable[[RunOutcome], None] | None = None,
+        tolerance_s: float = 1.5,
+    ) -> None:
+        self.stack = stack
+        self.name = name
+        self.tracing = tracing
+        self.on_finish = on_finish
+        self.tolerance_s = tolerance_s
+
+    @property
+    def deadline_s(self) -> float:
+        assert self.stack.settings is not None
+        return time_to_terminal(self.stack.settings)
+
+    def execute(
+        self,
+        load: LoadSpec,
+        schedule: Schedule | None = None,
+        *,
+        during: Callable[[ClientHistory], None] | None = None,
+        figures: dict[str, Any] | None = None,
+    ) -> RunOutcome:
+        """Drive ``load`` while ``schedule`` injects faults (and ``during`` acts, if given),
+        heal everything, wait for quiescence, and check the history."""
+        assert self.stack.api is not None and self.stack.api.url is not None
+        schedule = schedule or Schedule([])
+        client = ClientHistory()
+        started = datetime.now(UTC)
+        stop = threading.Event()
+        load_thread = threading.Thread(
+            target=run_load,
+            args=(self.stack.api.url, load, client),
+            kwargs={"stop": stop},
+            daemon=True,
+        )
+        runner = ScheduleRunner(self.stack, schedule, tracing=self.tracing)
+        load_started = time.monotonic()
+        load_thread.start()
+        runner.start()
+        try:
+            if during is not None:
+                during(client)
+            load_thread.join(timeout=load.notes / max(load.rate, 0.1) + 120)
+            runner.join(timeout=schedule.end + 120)
+        finally:
+            stop.set()
+            runner.stop()
+            load_thread.join(timeout=30)
+        load_seconds = time.monotonic() - load_started
+        healed_at = max((r.end for r in runner.records), default=datetime.now(UTC))
+        leftover = self.stack.wait_quiescent(self.deadline_s + QUIESCENCE_SLACK_S)
+        self.stack.flush_wait()
+        windows = tuple(FaultWindow(r.spec.kind, r.target, r.start, r.end) for r in runner.records)
+        history = self.stack.history(accepted=client.accepted, faults=windows)
+        assert self.stack.settings is not None
+        config = CheckConfig.from_settings(
+            self.stack.settings,
+            deadline_s=self.deadline_s,
+            tolerance_s=self.tolerance_s,
+            healed_at=healed_at,
+        )
+        result = check(history, config)
+        outcome = RunOutcome(
+            name=self.name,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            schedule=schedule,
+            faults=list(runner.records),
+            client=client,
+            history=history,
+            result=result,
+            leftover=leftover,
+            figures={
+                "notes_posted": load.notes,
+                "accepted": len(client.accepted),
+                "client_ops": client.counts,
+                "load_seconds": round(load_seconds, 2),
+                "deadline_s": round(self.deadline_s, 1),
+                **(figures or {}),
+            },
+        )
+        if self.on_finish is not None:
+            self.on_finish(outcome)
+        return outcome

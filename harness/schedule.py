@@ -1,0 +1,215 @@
+"""Fault schedules: data (a list of :class:`FaultSpec`), generated from a seed, run on a
+thread with every fault's real start and end recorded, heal always in ``finally``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import HarnessConfigError
+from harness.faults import Fault, FaultSpec, build_fault, validate_spec
+
+if TYPE_CHECKING:
+    from harness.stack import PipelineStack
+    from harness.tracing import HarnessTracing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FaultRecord:
+    """What happened: the spec, the concrete target, the real start and end, any error."""
+
+    spec: FaultSpec
+    target: str
+    start: datetime
+    end: datetime
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.spec.to_dict(),
+            "target": self.target,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "error": self.error,
+        }
+
+
+@dataclass
+class Schedule:
+    faults: list[FaultSpec] = field(default_factory=list)
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for spec in self.faults:
+            validate_spec(spec)
+        self.faults.sort(key=lambda s: s.at)
+
+    @property
+    def end(self) -> float:
+        """Seconds into the run when the last fault heals."""
+        return max((s.at + s.duration for s in self.faults), default=0.0)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [s.to_dict() for s in self.faults]
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps({"seed": self.seed, "faults": self.to_list()}, indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> Schedule:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise HarnessConfigError(f"cannot read fault schedule {path}: {exc}") from exc
+        items = data["faults"] if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise HarnessConfigError(f"{path}: expected a list of faults or {{'faults': [...]}}")
+        return cls(
+            [FaultSpec.from_dict(item) for item in items],
+            seed=data.get("seed") if isinstance(data, dict) else None,
+        )
+
+
+def generate(
+    seed: int,
+    *,
+    kinds: Sequence[FaultSpec],
+    duration: float,
+    count: int,
+    min_gap: float = 1.0,
+) -> Schedule:
+    """A seeded schedule: ``count`` faults drawn from the ``kinds`` templates (their ``at`` is
+    ignored), spread over ``duration`` seconds, never overlapping, ``min_gap`` apart."""
+    if not kinds:
+        raise HarnessConfigError("generate() needs at least one fault template")
+    rng = random.Random(seed)
+    specs: list[FaultSpec] = []
+    cursor = 0.5
+    slot = duration / max(count, 1)
+    for index in range(count):
+        template = rng.choice(list(kinds))
+        start = max(cursor, index * slot + rng.uniform(0, slot / 3))
+        specs.append(
+            FaultSpec(
+                template.kind, round(start, 2), template.duration, template.target, template.params
+            )
+        )
+        cursor = start + template.duration + min_gap
+    return Schedule(specs, seed=seed)
+
+
+class ScheduleRunner:
+    """Runs a schedule against a stack on a background thread.
+
+    ``stop()`` heals every active fault at once (also on errors and Ctrl-C),
+    and ``records`` holds each fault's real start and end.
+    """
+
+    def __init__(
+        self,
+        stack: PipelineStack,
+        schedule: Schedule,
+        *,
+        tracing: HarnessTracing | None = None,
+        on_record: Any = None,
+    ) -> None:
+        self.stack = stack
+        self.schedule = schedule
+        self.tracing = tracing
+        self.rng = random.Random(schedule.seed if schedule.seed is not None else 0)
+        self.records: list[FaultRecord] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fault-schedule", daemon=True)
+        self._lock = threading.Lock()
+        self._t0 = 0.0
+        self._on_record = on_record
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        pending = sorted(self.schedule.faults, key=lambda s: s.at)
+        active: list[tuple[float, Fault, datetime]] = []
+        try:
+            while (pending or active) and not self._stop.is_set():
+                now = time.monotonic() - self._t0
+                next_inject = pending[0].at if pending else float("inf")
+                next_heal = min((end for end, _, _ in active), default=float("inf"))
+                wait = min(next_inject, next_heal) - now
+                if wait > 0 and self._stop.wait(wait):
+                    break
+                now = time.monotonic() - self._t0
+                for item in [a for a in active if a[0] <= now]:
+                    active.remove(item)
+                    self._heal(item[1], item[2])
+                while pending and pending[0].at <= now:
+                    spec = pending.pop(0)
+                    fault = build_fault(self.stack, spec, self.rng)
+                    started = datetime.now(UTC)
+                    try:
+                        fault.inject()
+                    except Exception as exc:
+                        log.exception("fault %s failed to inject", spec.kind)
+                        self._record(fault, started, datetime.now(UTC), f"inject failed: {exc}")
+                        continue
+                    log.info("fault %s injected on %s", spec.kind, fault.target)
+                    active.append((now + spec.duration, fault, started))
+        finally:
+            for _, fault, started in active:
+                self._heal(fault, started)
+
+    def _heal(self, fault: Fault, started: datetime) -> None:
+        error = None
+        try:
+            fault.heal()
+        except Exception as exc:
+            log.exception("fault %s failed to heal", fault.spec.kind)
+            error = f"heal failed: {exc}"
+            self.errors.append(f"{fault.spec.kind} on {fault.target}: {error}")
+        self._record(fault, started, datetime.now(UTC), error)
+        log.info("fault %s on %s healed", fault.spec.kind, fault.target)
+
+    def _record(self, fault: Fault, start: datetime, end: datetime, error: str | None) -> None:
+        record = FaultRecord(fault.spec, fault.target, start, end, error)
+        with self._lock:
+            self.records.append(record)
+        if self.tracing is not None:
+            span = self.tracing.tracer.start_span(
+                f"fault.{fault.spec.kind}",
+                start_time=int(start.timestamp() * 1e9),
+                attributes={
+                    "fault.kind": fault.spec.kind,
+                    "fault.target": fault.target,
+                    "fault.params": json.dumps(dict(fault.spec.params)),
+                    **({"fault.error": error} if error else {}),
+                },
+            )
+            span.end(end_time=int(end.timestamp() * 1e9))
+        if self._on_record is not None:
+            self._on_record(record)
+
+
+def specs_from(items: Iterable[dict[str, Any]]) -> list[FaultSpec]:
+    return [FaultSpec.from_dict(item) for item in items]

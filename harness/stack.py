@@ -1,0 +1,326 @@
+"""A pipeline under test: API, workers and reconciler on Redis and PostgreSQL, with the
+pipeline's traffic going through Toxiproxy proxies and its spans to the run's collector.
+
+The harness's own observers (checker, quiescence) connect to the services directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import redis
+from psycopg import sql
+
+from harness.chaos_stage import CHAOS_STAGE
+from harness.checker import History, read_ledger, read_rq_snapshot
+from harness.collector import TraceCollector
+from harness.errors import HarnessConfigError
+from harness.processes import (
+    PipelineProcess,
+    start_api,
+    start_reconciler,
+    start_worker,
+    wait_worker_registered,
+)
+from harness.services.base import Service
+from harness.wait import WaitTimeout, wait_until
+from notepipe.settings import DEFAULT_STAGES, Settings, load_settings
+from notepipe.store.migrate import migrate
+
+#: Scenario settings: short, so recovery takes seconds and never RQ's 600 s paths.
+SCENARIO_SETTINGS: dict[str, Any] = {
+    "job_timeout": 4.0,
+    "lease_ttl": 2.0,
+    "heartbeat_interval": 0.5,
+    "lease_grace": 0.5,
+    "enqueue_grace": 1.0,
+    "reconcile_interval": 0.5,
+    "retry_max": 2,
+    "retry_intervals": (1.0,),
+    "dispatch_slack": 5.0,
+    "worker_ttl": 10,
+    "stages": (*DEFAULT_STAGES, CHAOS_STAGE),
+}
+
+
+class NetworkPath(Protocol):
+    """A proxy in front of one service (the harness speaks only the Toxiproxy API)."""
+
+    @property
+    def listen_port(self) -> int: ...
+
+    def disable(self) -> None: ...
+
+    def enable(self) -> None: ...
+
+    def add_toxic(
+        self, *, name: str, type: str, stream: str, toxicity: float, attributes: Mapping[str, Any]
+    ) -> None: ...
+
+    def remove_toxic(self, name: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    workers: int = 3
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    api: bool = True
+    reconciler: bool = True
+    redis_db: int = 0
+
+
+def _with_path(url: str, *, port: int | None = None, path: str | None = None) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if port is not None:
+        netloc = f"{netloc.rsplit(':', 1)[0]}:{port}"
+    return urlunsplit(parts._replace(netloc=netloc, path=path if path is not None else parts.path))
+
+
+class PipelineStack:
+    def __init__(
+        self,
+        *,
+        redis_service: Service,
+        postgres_service: Service,
+        collector: TraceCollector,
+        workdir: Path,
+        options: StackOptions,
+        proxies: Mapping[str, NetworkPath] | None = None,
+    ) -> None:
+        self.redis_service = redis_service
+        self.postgres_service = postgres_service
+        self.collector = collector
+        self.workdir = workdir
+        self.options = options
+        self.proxies = dict(proxies or {})
+        self.log_dir = workdir / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.database = f"np_{secrets.token_hex(5)}"
+        self.workers: list[PipelineProcess] = []
+        self.retired: list[PipelineProcess] = []
+        self.api: PipelineProcess | None = None
+        self.reconciler: PipelineProcess | None = None
+        self._next_worker = 0
+        self.settings: Settings | None = None
+        self.observer: Settings | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        db_path = f"/{self.database}"
+        direct_pg = _with_path(self.postgres_service.url, path=db_path)
+        direct_redis = _with_path(self.redis_service.url, path=f"/{self.options.redis_db}")
+        pipeline_pg, pipeline_redis = direct_pg, direct_redis
+        if "postgres" in self.proxies:
+            pipeline_pg = _with_path(direct_pg, port=self.proxies["postgres"].listen_port)
+        if "redis" in self.proxies:
+            pipeline_redis = _with_path(direct_redis, port=self.proxies["redis"].listen_port)
+        values = {**SCENARIO_SETTINGS, **self.options.settings}
+        self.settings = load_settings(**values, redis_url=pipeline_redis, database_url=pipeline_pg)
+        self.observer = load_settings(**values, redis_url=direct_redis, database_url=direct_pg)
+        with psycopg.connect(self.postgres_service.url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+        with psycopg.connect(direct_pg, autocommit=True) as conn:
+            migrate(conn)  # type: ignore[arg-type]
+        client = redis.Redis.from_url(direct_redis)
+        try:
+            client.flushdb()
+        finally:
+            client.close()
+        otel = self.otel_env()
+        if self.options.api:
+            self.api = start_api(self.settings, self.log_dir, extra_env=otel)
+        for _ in range(self.options.workers):
+            self.add_worker()
+        for worker in self.workers:
+            wait_worker_registered(self.observer.redis_dsn, worker)
+        if self.options.reconciler:
+            self.reconciler = start_reconciler(self.settings, self.log_dir, extra_env=otel)
+
+    def otel_env(self) -> dict[str, str]:
+        return {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": self.collector.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+        }
+
+    def stop(self) -> None:
+        for process in [*self.workers, *self.retired]:
+            with contextlib.suppress(Exception):
+                process.kill()
+        for service_process in (self.api, self.reconciler):
+            if service_process is not None:
+                with contextlib.suppress(Exception):
+                    service_process.stop(grace=5)
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(self.postgres_service.url, autocommit=True, connect_timeout=5) as conn,
+        ):
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(self.database)
+                )
+            )
+
+    # ---------------------------------------------------------------- workers
+    def add_worker(self) -> PipelineProcess:
+        assert self.settings is not None
+        worker = start_worker(
+            self.settings, self.log_dir, index=self._next_worker, extra_env=self.otel_env()
+        )
+        self._next_worker += 1
+        self.workers.append(worker)
+        return worker
+
+    def remove_worker(self, worker: PipelineProcess) -> None:
+        worker.stop()
+        self.workers.remove(worker)
+        self.retired.append(worker)
+
+    def replace_worker(
+        self, victim: PipelineProcess, *, wait_exit: bool = False
+    ) -> PipelineProcess:
+        """Retire ``victim`` (waiting for its warm shutdown if asked) and start a new worker."""
+        if wait_exit:
+            with contextlib.suppress(Exception):
+                victim.wait_exit(timeout=self.settings.job_timeout + 15 if self.settings else 30)
+        if victim.alive():
+            victim.kill()
+        if victim in self.workers:
+            self.workers.remove(victim)
+            self.retired.append(victim)
+        return self.add_worker()
+
+    def wait_a_moment_for_shutdown_start(self, victim: PipelineProcess) -> None:
+        """Between two SIGTERMs RQ must have entered its warm shutdown; poll its log."""
+        with contextlib.suppress(WaitTimeout):
+            wait_until(
+                lambda: "shutdown" in victim.logs(10).lower() or not victim.alive(),
+                3,
+                describe=f"{victim.name} to start its warm shutdown",
+            )
+
+    def signal_pid(self, pid: int, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+    # ---------------------------------------------------------------- fault targets
+    def service(self, name: str) -> Service:
+        if name == "redis":
+            return self.redis_service
+        if name == "postgres":
+            return self.postgres_service
+        raise HarnessConfigError(f"unknown service {name!r}: use 'redis' or 'postgres'")
+
+    def proxy(self, name: str) -> NetworkPath:
+        try:
+            return self.proxies[name]
+        except KeyError:
+            raise HarnessConfigError(
+                f"no proxy in front of {name!r}: this stack was started without network proxies"
+            ) from None
+
+    # ---------------------------------------------------------------- observation
+    def _observer(self) -> Settings:
+        assert self.observer is not None, "start() the stack first"
+        return self.observer
+
+    def pending_work(self) -> dict[str, int]:
+        """Non-terminal notes in the ledger and jobs left in Redis (read directly, raw)."""
+        observer = self._observer()
+        with psycopg.connect(observer.database_dsn, connect_timeout=5) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM notes WHERE status NOT IN ('completed', 'failed')"
+            ).fetchone()
+        client = redis.Redis.from_url(observer.redis_dsn, socket_timeout=5)
+        q = observer.queue_name
+        try:
+            with client.pipeline(transaction=False) as pipe:
+                pipe.llen(f"rq:queue:{q}")
+                pipe.llen(f"rq:queue:{q}:intermediate")
+                pipe.zcard(f"rq:wip:{q}")
+                pipe.zcard(f"rq:scheduled:{q}")
+                queued, intermediate, started, scheduled = pipe.execute()
+        finally:
+            client.close()
+        return {
+            "active_notes": int(row[0]) if row else 0,
+            "queued": int(queued),
+            "intermediate": int(intermediate),
+            "started": int(started),
+            "scheduled": int(scheduled),
+        }
+
+    def wait_quiescent(self, timeout: float) -> dict[str, int]:
+        """Until every note is terminal and Redis holds no queued/started/scheduled job."""
+        last: dict[str, int] = {}
+
+        def quiet() -> bool:
+            nonlocal last
+            last = self.pending_work()
+            return not any(last.values())
+
+        try:
+            wait_until(
+                quiet,
+                timeout,
+                describe="quiescence",
+                interval=0.2,
+                transient=(psycopg.OperationalError, redis.RedisError),
+            )
+        except WaitTimeout:
+            return last
+        return {}
+
+    def history(self, *, accepted: Mapping[int, datetime], faults: tuple[Any, ...] = ()) -> History:
+        observer = self._observer()
+        errors: dict[str, str] = {}
+        notes: tuple[Any, ...] = ()
+        events: tuple[Any, ...] = ()
+        rq = None
+        try:
+            with psycopg.connect(observer.database_dsn, connect_timeout=10) as conn:
+                notes, events = read_ledger(conn)
+        except psycopg.Error as exc:
+            errors["ledger"] = str(exc)
+        client = redis.Redis.from_url(observer.redis_dsn, socket_timeout=10)
+        try:
+            rq = read_rq_snapshot(client, observer.queue_name)
+        except redis.RedisError as exc:
+            errors["rq"] = str(exc)
+        finally:
+            client.close()
+        return History(
+            notes=notes,
+            events=events,
+            observed_at=datetime.now(UTC),
+            spans=tuple(self.collector.spans()),
+            rq=rq,
+            faults=faults,
+            accepted=dict(accepted),
+            input_errors=errors,
+        )
+
+    def flush_wait(self, timeout: float = 5.0) -> None:
+        """Until the collector's span count stops growing (exporters batch every 200 ms)."""
+        seen = [-1]
+
+        def settled() -> bool:
+            count = self.collector.stats.spans
+            stable = count == seen[0]
+            seen[0] = count
+            return stable
+
+        with contextlib.suppress(WaitTimeout):
+            wait_until(
+                settled, timeout, describe="span export to settle", interval=0.5, max_interval=0.5
+            )
