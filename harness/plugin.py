@@ -1,3 +1,156 @@
-"""The notepipe pytest plugin (entry point ``pytest11: notepipe``)."""
+"""The notepipe pytest plugin (entry point ``pytest11: notepipe``).
+
+Options pick the service backend (reported in the header), where reports go and
+where traces are forwarded; fixtures build services, proxies, the collector, the
+pipeline stack and scenario runs; at the end a verdict table is printed and the
+run's report written to ``<report-dir>/<run-id>/`` and ``<report-dir>/latest/``.
+"""
 
 from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.errors import HarnessConfigError
+from harness.session import SESSION_KEY, NotepipeSession, backend_versions, new_run_id
+
+pytest_plugins = [
+    "harness.fixtures.services",
+    "harness.fixtures.pipeline",
+    "harness.fixtures.scenario",
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("notepipe", "notepipe reliability harness")
+    group.addoption(
+        "--notepipe-backend",
+        default=None,
+        help="services backend: auto (default: testcontainers when Docker answers, else local), "
+        "local, testcontainers, external (NOTEPIPE_BACKEND)",
+    )
+    group.addoption(
+        "--notepipe-report-dir", default=None, help="where run reports go (default: reports)"
+    )
+    group.addoption(
+        "--notepipe-jaeger-endpoint",
+        default=None,
+        help="forward every span to this OTLP/HTTP endpoint too, e.g. http://127.0.0.1:4318",
+    )
+    group.addoption(
+        "--notepipe-soak",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run N Hypothesis examples of mixed fault schedules (a long soak) instead of CI's few",
+    )
+    parser.addini("notepipe_backend", "default services backend", default="")
+    parser.addini("notepipe_report_dir", "default report directory", default="reports")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from harness.services.factory import resolve_backend
+
+    option = config.getoption("--notepipe-backend") or config.getini("notepipe_backend") or None
+    try:
+        backend = resolve_backend(option)
+    except HarnessConfigError as exc:
+        raise pytest.UsageError(f"notepipe: {exc}") from None
+    soak = config.getoption("--notepipe-soak")
+    if soak is not None and soak < 1:
+        raise pytest.UsageError("notepipe: --notepipe-soak takes a positive number of examples")
+    workerinput = getattr(config, "workerinput", None)
+    run_id = workerinput["notepipe_run_id"] if workerinput else new_run_id()
+    report_root = Path(
+        config.getoption("--notepipe-report-dir") or config.getini("notepipe_report_dir")
+    )
+    session = NotepipeSession(
+        backend=backend,
+        run_id=run_id,
+        report_root=report_root.resolve(),
+        jaeger_endpoint=config.getoption("--notepipe-jaeger-endpoint"),
+        soak_examples=soak,
+    )
+    config.stash[SESSION_KEY] = session
+    _CONFIG["config"] = config
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller → worker: share the run id, so all parts land in one report."""
+    node.workerinput["notepipe_run_id"] = node.config.stash[SESSION_KEY].run_id
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    session = config.stash[SESSION_KEY]
+    session.versions = backend_versions(session.backend)
+    versions = ", ".join(f"{k} {v}" for k, v in session.versions.items())
+    return [f"notepipe: backend={session.backend} ({versions}); run {session.run_id}"]
+
+
+def record_outcome(config: pytest.Config, outcome: Any, nodeid: str) -> None:
+    """Store a scenario's outcome for the run report (a pickle per scenario, so xdist
+    workers' results reach the controller through the shared report directory)."""
+    session = config.stash[SESSION_KEY]
+    session.parts_dir.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() else "_" for c in nodeid)[-120:]
+    target = session.parts_dir / f"{safe}.pkl"
+    tmp = target.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump({"nodeid": nodeid, "outcome": outcome}, fh)
+    tmp.replace(target)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember each test's outcome (in the controller too, under xdist) for the report."""
+    config = getattr(report, "config", None) or _CONFIG.get("config")
+    if config is None:
+        return
+    outcomes = config.stash[SESSION_KEY].outcomes
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        outcomes[report.nodeid] = (
+            "error" if report.when == "setup" and report.failed else report.outcome
+        )
+
+
+_CONFIG: dict[str, pytest.Config] = {}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if getattr(session.config, "workerinput", None):
+        return  # an xdist worker: the controller writes the report
+    from harness.reporting import write_session_report
+
+    nsession = session.config.stash[SESSION_KEY]
+    try:
+        write_session_report(session.config, nsession)
+    except Exception as exc:  # a broken report must not hide the test results
+        nsession.report_error = f"{type(exc).__name__}: {exc}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    from harness.reporting import print_verdict_table
+
+    print_verdict_table(terminalreporter, config.stash[SESSION_KEY])
+
+
+@pytest.fixture(scope="session")
+def notepipe_session(pytestconfig: pytest.Config) -> NotepipeSession:
+    return pytestconfig.stash[SESSION_KEY]
+
+
+RecordOutcome = Callable[[Any], None]
+
+
+@pytest.fixture
+def record_scenario(request: pytest.FixtureRequest) -> RecordOutcome:
+    def record(outcome: Any) -> None:
+        record_outcome(request.config, outcome, request.node.nodeid)
+
+    return record

@@ -34,11 +34,13 @@ class RunOutcome:
     finished_at: datetime
     schedule: Schedule
     faults: list[FaultRecord]
-    client: ClientHistory
+    client_ops: list[dict[str, Any]]
+    accepted: dict[int, datetime]
     history: History
     result: CheckResult
     leftover: dict[str, int]
     figures: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def windows(self) -> tuple[FaultWindow, ...]:
@@ -129,10 +131,12 @@ class ScenarioRun:
             finished_at=datetime.now(UTC),
             schedule=schedule,
             faults=list(runner.records),
-            client=client,
+            client_ops=list(client.ops),
+            accepted=dict(client.accepted),
             history=history,
             result=result,
             leftover=leftover,
+            settings=self.stack.settings.redacted(),
             figures={
                 "notes_posted": load.notes,
                 "accepted": len(client.accepted),

@@ -1,0 +1,122 @@
+"""From scenario outcomes to the run report and the terminal's verdict table."""
+
+from __future__ import annotations
+
+import pickle
+import platform
+import shlex
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.run import RunOutcome
+from harness.session import NotepipeSession
+from notepipe import __version__
+
+
+def load_outcomes(session: NotepipeSession) -> list[tuple[str, RunOutcome]]:
+    """Every scenario outcome of the run (written by this process or by xdist workers)."""
+    found: list[tuple[str, RunOutcome]] = []
+    if not session.parts_dir.exists():
+        return found
+    for path in sorted(session.parts_dir.glob("*.pkl")):
+        with open(path, "rb") as fh:
+            data = pickle.load(fh)  # noqa: S301 - our own files, written by this run
+        found.append((data["nodeid"], data["outcome"]))
+    found.sort(key=lambda item: item[1].started_at)
+    return found
+
+
+def _client_ops(outcome: RunOutcome) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": op["type"],
+            "f": op.get("f", "post"),
+            "note_id": op.get("note_id"),
+            "time": op["time"],
+            "status_code": op.get("status_code"),
+            "error": op.get("error"),
+        }
+        for op in outcome.client_ops
+    ]
+
+
+def write_session_report(config: pytest.Config, session: NotepipeSession) -> Path | None:
+    outcomes = load_outcomes(session)
+    if not outcomes:
+        return None
+    from harness.report.model import RunInfo, ScenarioRecord
+    from harness.report.writer import write_run_report
+
+    records = [
+        ScenarioRecord(
+            name=outcome.name,
+            nodeid=nodeid,
+            started_at=outcome.started_at,
+            finished_at=outcome.finished_at,
+            seed=outcome.schedule.seed,
+            schedule=outcome.schedule.to_list(),
+            faults=outcome.windows,
+            history=outcome.history,
+            result=outcome.result,
+            spans=list(outcome.history.spans),
+            client_ops=_client_ops(outcome),
+            figures=outcome.figures,
+            outcome=session.outcomes.get(nodeid, "unknown"),
+        )
+        for nodeid, outcome in outcomes
+    ]
+    settings = next((o.settings for _, o in outcomes if o.settings), {})
+    run = RunInfo(
+        run_id=session.run_id,
+        started_at=session.started_at,
+        finished_at=datetime.now(UTC),
+        backend=session.backend,
+        service_versions=session.service_versions or session.versions,
+        settings=settings,
+        command=shlex.join(["pytest", *config.invocation_params.args]),
+        host=platform.node(),
+        python=session.python,
+        notepipe_version=__version__,
+    )
+    junit = getattr(config.option, "xmlpath", None)
+    run_dir = write_run_report(
+        session.report_root,
+        run,
+        records,
+        junit_xml=Path(junit) if junit and Path(junit).exists() else None,
+    )
+    session.report_path = run_dir
+    session.verdicts = [(r.name, r.result.verdict, r.outcome, r.result.counts) for r in records]
+    return run_dir
+
+
+def print_verdict_table(terminal: Any, session: NotepipeSession) -> None:
+    if session.report_error:
+        terminal.write_line(
+            f"notepipe: the run report could not be written: {session.report_error}", red=True
+        )
+    verdicts = session.verdicts
+    if not verdicts:
+        return
+    terminal.section("notepipe verdicts", sep="=", bold=True)
+    width = max(len(name) for name, *_ in verdicts)
+    header = f"{'scenario':<{width}}  verdict  test     notes  completed  failed  recovered  lost  dup  stuck"
+    terminal.write_line(header, bold=True)
+    for name, verdict, outcome, counts in verdicts:
+        colour = {"valid": {"green": True}, "invalid": {"red": True}}.get(verdict, {"yellow": True})
+        terminal.write(f"{name:<{width}}  ")
+        terminal.write(f"{verdict:<7}", **colour)
+        terminal.write_line(
+            f"  {outcome:<7} {counts.get('total', 0):>5}  {counts.get('completed', 0):>9}  "
+            f"{counts.get('failed_as_designed', 0) + counts.get('failed_unexpectedly', 0):>6}  "
+            f"{counts.get('recovered', 0):>9}  {counts.get('lost', 0):>4}  "
+            f"{counts.get('duplicated', 0):>3}  {counts.get('stuck', 0):>5}"
+        )
+    report = session.report_path
+    if report is not None:
+        terminal.write_line(f"report: {report / 'index.html'}  (also {report.parent / 'latest'})")
+    sys.stdout.flush()
