@@ -224,7 +224,8 @@ exec "$@"
 EOF
 	cat >"$BUILD/postgres-entrypoint.sh" <<EOF
 #!/bin/sh
-# Honours POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB like the official image.
+# Honours POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB / POSTGRES_INITDB_ARGS like the
+# official image. initdb skips fsync (a test server; the running server still fsyncs).
 set -eu
 PGBIN=/usr/lib/postgresql/$POSTGRES_MAJOR/bin
 EOF
@@ -253,7 +254,8 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
 	chown postgres "$pwfile"
 	as_postgres "$PGBIN/initdb" -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" \
-		--auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8
+		--auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 \
+		--no-sync ${POSTGRES_INITDB_ARGS:-}
 	rm -f "$pwfile"
 	echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
 	{
@@ -268,7 +270,8 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 fi
 # `docker import` cannot set STOPSIGNAL: turn `docker stop`'s SIGTERM into a fast
 # shutdown (SIGINT) so open client connections cannot hold up a stop or restart.
-as_postgres "$PGBIN/postgres" -D "$PGDATA" "$@" &
+# Not through the as_postgres function: $! must be postgres itself, not a subshell.
+setpriv --reuid=postgres --regid=postgres --init-groups "$PGBIN/postgres" -D "$PGDATA" "$@" &
 pid=$!
 trap 'kill -INT "$pid" 2>/dev/null' INT TERM
 set +e

@@ -20,14 +20,17 @@ import os
 import secrets
 import threading
 from collections.abc import Mapping
-from typing import Any, Literal, cast
+from typing import Any, cast
 from urllib.parse import quote
 
 import psycopg
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from testcontainers.core.container import DockerContainer
 
 from harness.errors import HarnessError, ServiceStartError
+from harness.services.base import BackendName, ServiceKind
 from harness.services.ports import LOOPBACK, free_port
 from harness.wait import WaitTimeout, wait_until
 
@@ -89,7 +92,7 @@ def _unregister(container: DockerContainer) -> None:
 class _ContainerService:
     """The container lifecycle and faults shared by Redis and PostgreSQL."""
 
-    backend: Literal["testcontainers"] = "testcontainers"
+    backend: BackendName = "testcontainers"
     container_port: int
     start_timeout: float
     transient_errors: tuple[type[BaseException], ...]
@@ -286,7 +289,7 @@ class _ContainerService:
 class ContainerRedis(_ContainerService):
     """``redis-server --requirepass`` in a container; ``appendonly`` fsyncs every write."""
 
-    kind: Literal["redis"] = "redis"
+    kind: ServiceKind = "redis"
     container_port = 6379
     start_timeout = 30.0
     transient_errors = (
@@ -319,14 +322,16 @@ class ContainerRedis(_ContainerService):
             self._version = str(info["redis_version"])
         return self._version
 
-    def client(self, *, socket_timeout: float = 5.0) -> redis.Redis[bytes]:
-        """A client for DB 0 of this server."""
+    def client(self, *, socket_timeout: float = 5.0, retry: bool = True) -> redis.Redis[bytes]:
+        """A client for DB 0; ``retry=False`` fails on the first timeout (redis-py retries 3x)."""
+        options: dict[str, Any] = {} if retry else {"retry": Retry(NoBackoff(), 0)}
         return redis.Redis(
             host=LOOPBACK,
             port=self._port,
             password=self._password,
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
+            **options,
         )
 
     def _configure(self, container: DockerContainer) -> None:
@@ -338,7 +343,7 @@ class ContainerRedis(_ContainerService):
         container.with_command(command)
 
     def _probe(self) -> bool:
-        client = self.client(socket_timeout=1.0)
+        client = self.client(socket_timeout=1.0, retry=False)  # wait_until does the retrying
         try:
             return bool(client.ping())
         except redis.exceptions.AuthenticationError as exc:
@@ -350,7 +355,7 @@ class ContainerRedis(_ContainerService):
 class ContainerPostgres(_ContainerService):
     """PostgreSQL in a container, password (scram-sha-256) auth over TCP."""
 
-    kind: Literal["postgres"] = "postgres"
+    kind: ServiceKind = "postgres"
     container_port = 5432
     start_timeout = 90.0
     transient_errors = (psycopg.OperationalError,)
