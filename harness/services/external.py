@@ -28,8 +28,9 @@ class _ExternalService:
         parts = urlsplit(url)
         if parts.scheme not in self.schemes or not parts.hostname:
             raise HarnessConfigError(
-                f"{type(self).__name__}: {_redact(parts)!r} is not a "
-                f"{'/'.join(self.schemes)}:// URL with a host"
+                f"{type(self).__name__} needs a {'/'.join(self.schemes)}:// URL with a host; "
+                f"got scheme {parts.scheme!r} (the URL is not shown: it may hold a password; "
+                "quote special characters in the password with %XX)"
             )
         self._url = url
         self._parts = parts
