@@ -56,11 +56,14 @@ class ToxiproxyServer:
         binary: str | None = None,
         startup_timeout: float = 20.0,
         extra_args: tuple[str, ...] = (),
+        builtin: bool = False,
     ) -> None:
+        """``builtin=True`` always runs this project's server (ignores PATH and the env URL)."""
         self._env = dict(os.environ if env is None else env)
         self._binary = binary
         self.startup_timeout = startup_timeout
         self.extra_args = extra_args
+        self.builtin = builtin
         self.kind: Kind | None = None
         self._url: str | None = None
         self._client: ToxiproxyClient | None = None
@@ -101,7 +104,9 @@ class ToxiproxyServer:
         return self._proc.pid if self._proc is not None else None
 
     def command(self, port: int) -> list[str]:
-        binary = self._binary or shutil.which("toxiproxy-server", path=self._env.get("PATH"))
+        binary = self._binary or (
+            None if self.builtin else shutil.which("toxiproxy-server", path=self._env.get("PATH"))
+        )
         if binary:
             self.kind = "toxiproxy-server"
             return [binary, "-host", LOOPBACK, "-port", str(port), *self.extra_args]
@@ -120,7 +125,7 @@ class ToxiproxyServer:
     def start(self) -> None:
         if self._url is not None:
             return
-        external = self._env.get(URL_ENV)
+        external = None if self.builtin else self._env.get(URL_ENV)
         if external:
             self.kind = "external"
             self._url = external.rstrip("/")
