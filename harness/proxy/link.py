@@ -18,6 +18,8 @@ from harness.proxy.stage import Stage
 from harness.proxy.toxics import ToxicWrapper
 from harness.proxy.toxics.wrapper import Direction
 
+WRITE_HIGH_WATER = 1024 * 1024
+"""Reading from the other side pauses above this many unsent bytes (back-pressure)."""
 READ_CHUNK = 32 * 1024
 """Chunks entering a toxic chain are at most this big, like upstream's ``io.Copy``."""
 
@@ -39,6 +41,7 @@ class Side(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self._on_made(self)
 
     def data_received(self, data: bytes) -> None:
