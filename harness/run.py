@@ -84,6 +84,7 @@ class ScenarioRun:
         *,
         during: Callable[[ClientHistory], None] | None = None,
         figures: dict[str, Any] | None = None,
+        analyze: Callable[[RunOutcome], dict[str, Any]] | None = None,
     ) -> RunOutcome:
         """Drive ``load`` while ``schedule`` injects faults (and ``during`` acts, if given),
         heal everything, wait for quiescence, and check the history."""
@@ -146,6 +147,8 @@ class ScenarioRun:
                 **(figures or {}),
             },
         )
+        if analyze is not None:
+            outcome.figures.update(analyze(outcome))
         if self.on_finish is not None:
             self.on_finish(outcome)
         return outcome

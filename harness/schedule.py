@@ -202,6 +202,7 @@ class ScheduleRunner:
                 attributes={
                     "fault.kind": fault.spec.kind,
                     "fault.target": fault.target,
+                    "notepipe.stack": self.stack.stack_id,
                     "fault.params": json.dumps(dict(fault.spec.params)),
                     **({"fault.error": error} if error else {}),
                 },

@@ -151,7 +151,22 @@ class PipelineStack:
         return {
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.collector.endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "200",
+            "OTEL_RESOURCE_ATTRIBUTES": f"notepipe.stack={self.stack_id}",
         }
+
+    @property
+    def stack_id(self) -> str:
+        """Tags this stack's spans (the collector is shared by the session)."""
+        return self.database
+
+    def spans(self) -> list[Any]:
+        """The collector's spans that belong to this stack (its processes and its faults)."""
+        return [
+            s
+            for s in self.collector.spans()
+            if s.resource.get("notepipe.stack") == self.stack_id
+            or s.attributes.get("notepipe.stack") == self.stack_id
+        ]
 
     def stop(self) -> None:
         for process in [*self.workers, *self.retired]:
@@ -180,6 +195,10 @@ class PipelineStack:
         self._next_worker += 1
         self.workers.append(worker)
         return worker
+
+    def worker_names(self) -> dict[str, str]:
+        """``worker-N`` → its RQ worker name, for every worker this stack ever started."""
+        return {w.name: w.rq_worker_name for w in [*self.workers, *self.retired]}
 
     def remove_worker(self, worker: PipelineProcess) -> None:
         worker.stop()
@@ -303,7 +322,7 @@ class PipelineStack:
             notes=notes,
             events=events,
             observed_at=datetime.now(UTC),
-            spans=tuple(self.collector.spans()),
+            spans=tuple(self.spans()),
             rq=rq,
             faults=faults,
             accepted=dict(accepted),

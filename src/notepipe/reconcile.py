@@ -43,6 +43,9 @@ tracer = trace.get_tracer("notepipe.reconcile")
 LIVE_JOB_STATUSES = (b"queued", b"scheduled", b"deferred")
 LOCK_KEY = "notepipe:reconcile:lock:{queue}"
 
+#: Per process: when each job id was first seen in RQ's intermediate list.
+_INTERMEDIATE_SEEN: dict[str, dict[str, float]] = {}
+
 
 @dataclass
 class PassReport:
@@ -78,6 +81,7 @@ class Reconciler:
         self.note_queue = RQNoteQueue(settings, redis)
         self.queue = Queue(settings.queue_name, connection=redis, serializer=JSONSerializer)
         self.scheduled_key = f"rq:scheduled:{settings.queue_name}"
+        self._intermediate_seen = _INTERMEDIATE_SEEN.setdefault(settings.queue_name, {})
 
     def run_pass(self) -> PassReport:
         report = PassReport()
@@ -140,7 +144,9 @@ class Reconciler:
 
     def _live_job_ids(self, job_ids: Iterable[str | None]) -> set[str]:
         """Job ids that will still run: in the queue (or RQ's intermediate list, or
-        scheduled) with a queued/scheduled/deferred hash, or started by a live worker."""
+        scheduled) with a queued/scheduled/deferred hash, or started so recently that
+        its claim may still be on the way. A job "started" for longer whose note is
+        still unclaimed died between dequeue and claim."""
         wanted = [job_id for job_id in job_ids if job_id]
         if not wanted:
             return set()
@@ -150,20 +156,18 @@ class Reconciler:
             pipe.lrange(f"{queue_key}:intermediate", 0, -1)
             pipe.zrange(self.scheduled_key, 0, -1)
             for job_id in wanted:
-                pipe.hmget(Job.key_for(job_id), "status", "worker_name")
+                pipe.hmget(Job.key_for(job_id), "status", "started_at")
             results = pipe.execute()
         waiting = {j.decode() for j in results[0]} | {j.decode() for j in results[1]}
         scheduled = {j.decode() for j in results[2]}
         live: set[str] = set()
-        for job_id, (status, worker_name) in zip(wanted, results[3:], strict=True):
-            if (status in LIVE_JOB_STATUSES and (job_id in waiting or job_id in scheduled)) or (
-                status == b"started" and worker_name and self._worker_alive(worker_name.decode())
-            ):
+        claim_window = self.settings.lease_ttl + self.settings.lease_grace + 1.0
+        for job_id, (status, started_at) in zip(wanted, results[3:], strict=True):
+            if status in LIVE_JOB_STATUSES and (job_id in waiting or job_id in scheduled):
                 live.add(job_id)
+            elif status == b"started" and started_at and _age(started_at.decode()) < claim_window:
+                live.add(job_id)  # dequeued moments ago: its claim is on the way
         return live
-
-    def _worker_alive(self, name: str) -> bool:
-        return bool(self.redis.exists(f"rq:worker:{name}"))
 
     def _rq_maintenance(self, report: PassReport) -> None:
         lock = self.redis.lock(
@@ -176,6 +180,7 @@ class Reconciler:
                 return
             try:
                 report.abandoned_jobs = self._expire_abandoned_executions()
+                report.abandoned_jobs += self._clean_intermediate()
                 StartedJobRegistry(queue=self.queue).cleanup()
                 report.rescheduled_jobs = self._enqueue_overdue_scheduled()
             finally:
@@ -184,38 +189,71 @@ class Reconciler:
             report.errors.append(f"RQ maintenance: {redact_text(str(exc))}")
 
     def _expire_abandoned_executions(self) -> int:
-        """Started-registry entries whose attempt the ledger has already closed.
+        """Started-registry entries (executions) that no longer hold their note.
 
-        RQ keeps a dead worker's execution "started" until its heartbeat TTL
-        (up to ~90 s) runs out. When the ledger shows the job no longer holds its
-        note (terminal, or recovered and handed to another job) and the job started
-        longer than a lease ago, the entry's score is set to the past so that RQ's
-        own ``StartedJobRegistry.cleanup()`` handles it (failure, retry, callbacks).
+        RQ keeps a dead worker's execution "started" until its heartbeat TTL (up to
+        ~90 s) runs out. The ledger knows better: an execution holds its note only
+        while the note is ``processing`` under its job and its worker, or, for at
+        most one lease, while the note waits to be claimed by it. Other entries get
+        a score in the past, so RQ's own ``StartedJobRegistry.cleanup()`` handles
+        them (failure, retry, callbacks) in the same pass.
         """
         key = f"rq:wip:{self.settings.queue_name}"
         members = [m.decode() for m in self.redis.zrange(key, 0, -1)]
         if not members:
             return 0
-        job_ids = [member.rsplit(":", 1)[0] for member in members]
         with self.redis.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
-                pipe.hget(Job.key_for(job_id), "started_at")
-            started = pipe.execute()
+            for member in members:
+                pipe.hmget(f"rq:execution:{member}", "worker_name", "created_at")
+            executions = pipe.execute()
+        job_ids = [member.rsplit(":", 1)[0] for member in members]
         holders = ledger.job_holders(self.conn, [_note_id_of(j) for j in job_ids])
-        min_age = self.settings.lease_ttl + self.settings.lease_grace + 1.0
+        claim_window = self.settings.lease_ttl + self.settings.lease_grace + 1.0
         now = time.time()
         expired = 0
-        for member, job_id, started_at in zip(members, job_ids, started, strict=True):
+        for member, job_id, (worker, created) in zip(members, job_ids, executions, strict=True):
             note_id = _note_id_of(job_id)
-            if note_id is None or not started_at:
+            if note_id is None:
                 continue
-            age = now - _timestamp(started_at.decode())
-            status, holder = holders.get(note_id, (None, None))
-            still_holds = status not in ("completed", "failed") and holder == job_id
-            if age > min_age and not still_holds:
+            age = now - float(created) if created else claim_window + 1
+            status, holder, note_worker = holders.get(note_id, (None, None, None))
+            if status == "processing":
+                holds = holder == job_id and note_worker == (worker or b"").decode()
+            elif status in ("pending", "queued"):
+                holds = holder == job_id and age < claim_window
+            else:
+                holds = False
+            if not holds and age > 1.0:
                 self.redis.zadd(key, {member: 1}, xx=True)
                 expired += 1
         return expired
+
+    def _clean_intermediate(self) -> int:
+        """Jobs a worker popped into RQ's intermediate list but never started (its horse
+        died first) stay there until RQ's next maintenance (minutes). Entries seen here
+        for longer than a claim window without an execution are removed; the ledger
+        then shows their notes without a live job, and they are enqueued again."""
+        key = f"{self.queue.key}:intermediate"
+        now = time.monotonic()
+        present = {j.decode() for j in self.redis.lrange(key, 0, -1)}
+        for job_id in list(self._intermediate_seen):
+            if job_id not in present:
+                del self._intermediate_seen[job_id]
+        if not present:
+            return 0
+        started = {
+            m.decode().rsplit(":", 1)[0]
+            for m in self.redis.zrange(f"rq:wip:{self.settings.queue_name}", 0, -1)
+        }
+        claim_window = self.settings.lease_ttl + self.settings.lease_grace + 1.0
+        removed = 0
+        for job_id in present - started:
+            first_seen = self._intermediate_seen.setdefault(job_id, now)
+            if now - first_seen > claim_window:
+                self.redis.lrem(key, 0, job_id)
+                del self._intermediate_seen[job_id]
+                removed += 1
+        return removed
 
     def _enqueue_overdue_scheduled(self) -> int:
         """Scheduled jobs overdue by more than a few seconds have no live RQ scheduler
@@ -279,7 +317,11 @@ def _note_id_of(job_id: str) -> int | None:
     return None
 
 
-def _timestamp(utc_text: str) -> float:
+def _age(utc_text: str) -> float:
+    """Seconds since an RQ UTC timestamp (``2026-11-27T19:20:01.123456Z``)."""
     from datetime import UTC, datetime
 
-    return datetime.fromisoformat(utc_text.replace("Z", "+00:00")).replace(tzinfo=UTC).timestamp()
+    if not utc_text:
+        return float("inf")
+    stamp = datetime.fromisoformat(utc_text.replace("Z", "+00:00")).replace(tzinfo=UTC)
+    return time.time() - stamp.timestamp()

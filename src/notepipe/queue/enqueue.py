@@ -45,7 +45,8 @@ class RQNoteQueue:
             math.ceil(self.settings.retry_interval(attempts_made + n + 1)) + 1
             for n in range(remaining)
         ]
-        return Retry(max=remaining, interval=intervals)
+        # A retry goes to the front: the note has waited its turn once already.
+        return Retry(max=remaining, interval=intervals, enqueue_at_front=True)
 
     def enqueue_note(
         self,
@@ -82,6 +83,7 @@ class RQNoteQueue:
                     retry=self.retry_for(attempts_made),
                     meta=meta,
                     description=f"enrich note {note_id}",
+                    at_front=attempts_made > 0,
                 )
             except RedisError as exc:
                 span.record_exception(exc)

@@ -282,15 +282,17 @@ def notes_needing_enqueue(conn: Conn, *, older_than: float, limit: int = 1000) -
     ).fetchall()
 
 
-def job_holders(conn: Conn, note_ids: list[int | None]) -> dict[int, tuple[str, str | None]]:
-    """For each note: (status, the job id that currently holds or carries it)."""
+def job_holders(
+    conn: Conn, note_ids: list[int | None]
+) -> dict[int, tuple[str, str | None, str | None]]:
+    """For each note: (status, the job that holds or carries it, the claiming worker)."""
     ids = sorted({n for n in note_ids if n is not None})
     if not ids:
         return {}
     rows = conn.execute(
-        "SELECT id, status, job_id FROM notes WHERE id = ANY(%s)", (ids,)
+        "SELECT id, status, job_id, worker FROM notes WHERE id = ANY(%s)", (ids,)
     ).fetchall()
-    return {int(r["id"]): (str(r["status"]), r["job_id"]) for r in rows}
+    return {int(r["id"]): (str(r["status"]), r["job_id"], r["worker"]) for r in rows}
 
 
 def get_note(conn: Conn, note_id: int) -> Row | None:

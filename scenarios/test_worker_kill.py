@@ -1,0 +1,46 @@
+"""2-3. Workers die mid-job: SIGKILL of the worker (parent and horse), or of the horse only,
+repeated while load runs and other workers stay alive."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.analysis import recovery_after_kills
+from harness.faults import FaultSpec
+from harness.fixtures.scenario import MakeRun, MakeStack
+from harness.load import LoadSpec
+from harness.schedule import Schedule
+
+pytestmark = pytest.mark.chaos
+
+SLOW = {"[chaos:sleep=1.0]": 0.2}
+
+
+def test_worker_sigkill_mid_job(notepipe_stack: MakeStack, notepipe_run: MakeRun) -> None:
+    stack = notepipe_stack(workers=4, proxies=False)
+    kills = [
+        FaultSpec("kill_worker", at=t, duration=0.5, target="busy") for t in (3.0, 7.0, 11.0, 15.0)
+    ]
+    outcome = notepipe_run(stack).execute(
+        LoadSpec(notes=200, rate=10, special=SLOW),
+        Schedule(kills, seed=2),
+        analyze=lambda o: recovery_after_kills(o, stack.worker_names()),
+    )
+    assert outcome.result.verdict == "valid", outcome.explain()
+    assert len(outcome.faults) == 4
+    assert outcome.result.counts["recovered"] >= 1, "no killed attempt was recovered"
+    assert outcome.figures["recovery_samples"] >= 1
+    assert outcome.figures["recovery_median_s"] <= 10.0, outcome.figures
+
+
+def test_horse_sigkill_only(notepipe_stack: MakeStack, notepipe_run: MakeRun) -> None:
+    stack = notepipe_stack(workers=3, proxies=False)
+    kills = [FaultSpec("kill_horse", at=t, target="busy") for t in (2.0, 5.0, 8.0, 11.0, 14.0)]
+    outcome = notepipe_run(stack).execute(
+        LoadSpec(notes=200, rate=10, special=SLOW),
+        Schedule(kills, seed=3),
+        analyze=lambda o: recovery_after_kills(o, stack.worker_names()),
+    )
+    assert outcome.result.verdict == "valid", outcome.explain()
+    assert outcome.result.counts["recovered"] >= 1
+    assert all(w.alive() for w in stack.workers), "a horse kill must leave the worker running"
