@@ -152,9 +152,18 @@ base_tarball() {
 }
 
 CHROOT=""
+unmount_chroot() {
+	local dir
+	for dir in "$CHROOT/var/cache/apt/archives" "$CHROOT/proc"; do
+		if mountpoint -q "$dir"; then umount "$dir" || umount -l "$dir"; fi
+		# Never rm -rf through a mount (the deb cache, or /proc).
+		! mountpoint -q "$dir" || die "cannot unmount $dir; remove $CHROOT by hand"
+	done
+}
+
 cleanup_chroot() {
 	[[ -n $CHROOT ]] || return 0
-	if mountpoint -q "$CHROOT/proc"; then umount "$CHROOT/proc" || umount -l "$CHROOT/proc"; fi
+	unmount_chroot
 	rm -rf "$CHROOT"
 	CHROOT=""
 }
@@ -176,18 +185,23 @@ build_image() {
 	tar --numeric-owner -C "$CHROOT" -xzf "$tarball"
 	cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"
 	mount -t proc proc "$CHROOT/proc"
+	# Downloaded .debs are kept in the cache, so a rebuild only downloads the package lists.
+	mkdir -p "$CACHE/apt-archives/partial"
+	mount --bind "$CACHE/apt-archives" "$CHROOT/var/cache/apt/archives"
 	log "building $tag (apt-get install $package)"
 	chroot "$CHROOT" /usr/bin/env DEBIAN_FRONTEND=noninteractive sh -ec "
 		apt-get update -q
 		apt-get install -y -q --no-install-recommends $package
 		$post
-		apt-get clean
-		rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log
 	" >"$BUILD/$name.log" 2>&1 || {
 		tail -n 30 "$BUILD/$name.log" >&2
 		die "building $tag failed; see $BUILD/$name.log"
 	}
-	umount "$CHROOT/proc"
+	unmount_chroot
+	chroot "$CHROOT" sh -ec "
+		apt-get clean
+		rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log
+	"
 	install -m 755 "$entrypoint" "$CHROOT/usr/local/bin/docker-entrypoint.sh"
 	: >"$CHROOT/etc/resolv.conf"
 	local version want=${tag##*:}
