@@ -3,7 +3,7 @@
 Each accepted note gets a *follower*: a greenlet in a bounded per-process pool,
 so a user's next post never waits on polling. Followers poll ``GET /notes/{id}``
 with exponential backoff (first poll after ``poll_first`` s, x1.6, capped at
-``poll_max`` s), through their own HTTP session (these GETs show up in the HTTP
+``poll_max`` s, default 5), through their own HTTP session (these GETs show up in the HTTP
 stats as ``/notes/[id]``).
 
 The latency reported is the ledger's ``completed_at - created_at`` (the terminal
@@ -54,7 +54,7 @@ class FollowConfig:
     """Seconds an accepted note may take to become terminal (``time_to_terminal``)."""
     max_in_flight: int = 2000
     poll_first: float = 0.25
-    poll_max: float = 2.0
+    poll_max: float = 5.0
     connections: int = 20
     give_up_slack: float = 5.0
     """Extra seconds a follower keeps polling past the deadline (clock skew, last poll)."""

@@ -77,7 +77,7 @@ def _arguments(parser: Any) -> None:
         "--notepipe-drain", type=float, default=30.0, help="max seconds to wait for in-flight notes"
     )
     group.add_argument("--notepipe-max-followers", type=int, default=2000, help="per process")
-    group.add_argument("--notepipe-poll-max", type=float, default=2.0, help="max poll interval s")
+    group.add_argument("--notepipe-poll-max", type=float, default=5.0, help="max poll interval s")
     group.add_argument("--notepipe-seed", type=int, default=0)
     group.add_argument(
         "--notepipe-slo-p95-ms",
