@@ -99,16 +99,21 @@ def attempt_within_timeout(ctx: CheckContext) -> list[Violation]:
     """No attempt runs longer than ``job_timeout`` + tolerance.
 
     Duration is claim event to ending event; an attempt ended by recovery is
-    measured by its span instead (skipped when it has none).
+    measured by its span instead (skipped when it has none, or when the span ended
+    ``fenced``: a zombie whose wall time includes its pause).
     """
     out: list[Violation] = []
     limit = ctx.config.job_timeout + ctx.config.tolerance_s
     for t in ctx.ledger_timelines():
         for a in t.attempts:
             if a.recovered:
-                if not a.spans:
+                # A span that ended "fenced" belongs to a zombie (paused, partitioned)
+                # that resumed after the takeover: its wall time includes the pause and
+                # its writes were refused, so it does not count as an over-long attempt.
+                live = [s for s in a.spans if s.attributes.get("note.outcome") != "fenced"]
+                if not live:
                     continue
-                duration, source = max(s.duration_s for s in a.spans), "span"
+                duration, source = max(s.duration_s for s in live), "span"
             elif a.ledger_duration_s is not None:
                 duration, source = a.ledger_duration_s, "ledger"
             else:

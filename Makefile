@@ -1,0 +1,43 @@
+# notepipe: the README's two commands are `make scenarios` and `make test`.
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PYTEST := $(BIN)/pytest
+
+.PHONY: bootstrap scenarios test test-local test-docker lint format stack clean
+
+bootstrap: $(VENV)/.bootstrapped
+
+$(VENV)/.bootstrapped: pyproject.toml scripts/bootstrap.sh
+	scripts/bootstrap.sh
+	touch $@
+
+## The main job: every chaos scenario, a verdict table, reports/latest/index.html.
+scenarios: bootstrap
+	$(PYTEST) scenarios/
+
+## Everything CI runs: lint, unit/integration tests (local backend), then the
+## service tests again on the testcontainers backend (a private Docker engine).
+test: lint test-local test-docker
+
+test-local: bootstrap
+	$(PYTEST) tests -m "not docker"
+
+test-docker: bootstrap
+	scripts/local-docker.sh up
+	eval "$$(scripts/local-docker.sh env)" && NOTEPIPE_BACKEND=testcontainers \
+		$(PYTEST) -m "docker or chaos" tests scenarios/test_baseline.py
+
+lint: bootstrap
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: bootstrap
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+stack: bootstrap
+	$(BIN)/notepipe stack up --workers 2 --env-file .notepipe/stack.env
+
+clean:
+	rm -rf reports/2* reports/latest .notepipe .mypy_cache .ruff_cache .pytest_cache
