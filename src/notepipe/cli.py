@@ -93,6 +93,28 @@ def _cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
     return int(stack_down(args))
 
 
+def _cmd_chaos(args: argparse.Namespace, _: Settings) -> int:
+    from pathlib import Path
+
+    from notepipe.chaos import run_chaos
+    from notepipe.stack import DEFAULT_STATE_DIR
+
+    records = run_chaos(
+        Path(args.state_dir) if args.state_dir else DEFAULT_STATE_DIR,
+        Path(args.schedule),
+        Path(args.out) if args.out else None,
+        seed=args.seed,
+        env_file=Path(args.env_file) if args.env_file else None,
+    )
+    return 0 if all(r.ok for r in records) else 1
+
+
+def _cmd_capacity(args: argparse.Namespace, settings: Settings) -> int:
+    from notepipe.capacity import run_capacity
+
+    return run_capacity(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="notepipe",
@@ -136,6 +158,21 @@ def build_parser() -> argparse.ArgumentParser:
     down = stack_sub.add_parser("down", help="stop a stack started with --state-dir")
     down.add_argument("--state-dir", default=None)
     stack.set_defaults(func=_cmd_stack)
+
+    chaos = sub.add_parser("chaos", help="run a JSON fault schedule against a live stack")
+    chaos.add_argument("--schedule", required=True, help="JSON list of {kind, at, duration}")
+    chaos.add_argument("--env-file", default=None, help="the stack's env file (checked)")
+    chaos.add_argument("--state-dir", default=None, help="the stack's --state-dir")
+    chaos.add_argument("--out", default=None, help="JSONL of faults (default reports/faults-*)")
+    chaos.add_argument("--seed", type=int, default=0)
+    chaos.set_defaults(func=_cmd_chaos)
+
+    capacity = sub.add_parser("capacity", help="sweep worker counts, find the saturation point")
+    capacity.add_argument("--workers", default="1,2,4", help="comma-separated worker counts")
+    capacity.add_argument("--duration", default="60s", help="ramp length per worker count")
+    capacity.add_argument("--max-rate", type=float, default=0.0, help="0: 40 posts/s per worker")
+    capacity.add_argument("--out", default="reports", help="where the table and plot go")
+    capacity.set_defaults(func=_cmd_capacity)
     return parser
 
 
