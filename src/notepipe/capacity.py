@@ -13,7 +13,7 @@ leave on a fixed schedule whatever the response times. Per step:
   they agree; once the system saturates the backlog grows and they part.
 
 A step is *saturated* when throughput falls below 90 % of the offered rate and
-the backlog grew. The sweep of a worker count stops after two saturated steps;
+the backlog grew by more than 10 % of the step's posts (at least 3). The sweep of a worker count stops after two saturated steps;
 its capacity is the highest throughput reached (the plateau).
 """
 
@@ -79,7 +79,8 @@ class Step:
 
     @property
     def saturated(self) -> bool:
-        return self.throughput < SATURATION * self.offered and self.backlog_end > self.backlog_start
+        grew = self.backlog_end - self.backlog_start > max(3.0, 0.1 * self.offered * self.seconds)
+        return self.throughput < SATURATION * self.offered and grew
 
 
 @dataclass
@@ -280,17 +281,21 @@ def sweep_one(
 def _table(sweeps: list[Sweep]) -> Any:
     from rich.table import Table
 
-    table = Table(title="notepipe capacity (open arrival rate, fresh local stack per row)")
+    table = Table(
+        title="notepipe capacity (open arrival rate, fresh local stack per row)",
+        caption="capacity: peak notes terminal/s; saturated at: first offered rate the stack "
+        "could not keep up with; W, L/λW ok: at the last healthy rate; backlog: at the end",
+    )
     for column in (
         "workers",
-        "capacity notes/s",
-        "saturated at offered/s",
-        "last healthy offered/s",
-        "W mean s (healthy)",
-        "W p95 s (healthy)",
-        "L / λW (healthy)",
-        "L / λW (last)",
-        "backlog at end",
+        "capacity/s",
+        "saturated at/s",
+        "healthy to/s",
+        "W mean s",
+        "W p95 s",
+        "L/λW ok",
+        "L/λW last",
+        "backlog",
     ):
         table.add_column(column, justify="right")
     for sweep in sweeps:
