@@ -123,8 +123,12 @@ def note_body(rng: random.Random) -> dict[str, Any]:
 
 
 @contextmanager
-def local_stack(base: Settings, workers: int, log_dir: Path) -> Iterator[tuple[str, Settings]]:
-    """A fresh local stack with ``workers`` workers; yields (API URL, settings)."""
+def local_stack(
+    base: Settings, workers: int, log_dir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, Settings]]:
+    """A fresh local stack with ``workers`` workers; yields (API URL, settings).
+
+    ``extra_env`` goes to the pipeline processes (e.g. ``OTEL_EXPORTER_OTLP_ENDPOINT``)."""
     from harness.processes import (
         PipelineProcess,
         start_api,
@@ -147,11 +151,11 @@ def local_stack(base: Settings, workers: int, log_dir: Path) -> Iterator[tuple[s
         )
         with connect(settings) as conn:
             migrate(conn)
-        api = start_api(settings, log_dir)
+        api = start_api(settings, log_dir, extra_env=extra_env)
         processes.append(api)
         for index in range(workers):
-            processes.append(start_worker(settings, log_dir, index=index))
-        processes.append(start_reconciler(settings, log_dir))
+            processes.append(start_worker(settings, log_dir, index=index, extra_env=extra_env))
+        processes.append(start_reconciler(settings, log_dir, extra_env=extra_env))
         for process in processes:
             if process.role == "worker":
                 wait_worker_registered(settings.redis_dsn, process)

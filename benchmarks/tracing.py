@@ -1,0 +1,100 @@
+"""Benchmark: pipeline throughput with tracing on vs off, in the same run.
+
+Run: ``.venv/bin/python benchmarks/tracing.py [--notes 200] [--rounds 3] [--workers 2]``.
+Prints figures; asserts nothing. Goal: tracing costs at most 5 % of throughput.
+
+Two local stacks run side by side: "off" with ``OTEL_SDK_DISABLED=true``, "on"
+exporting every span over OTLP/HTTP to a ``harness.collector.TraceCollector``.
+Rounds alternate (off/on, then on/off, ...), each posting a burst of notes as
+fast as 16 client threads can and waiting until all are terminal; throughput is
+``notes / (last completed_at - first created_at)`` from the ledger (API, queue
+and workers all included). The figure is the median over rounds, per mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from harness.collector import TraceCollector
+from harness.wait import wait_until
+from notepipe.capacity import local_stack, note_body
+from notepipe.settings import Settings, load_settings
+from notepipe.store.db import connect
+
+
+def burst(api_url: str, settings: Settings, notes: int, seed: int) -> float:
+    """Post ``notes`` notes, wait for all to be terminal; return notes/s from the ledger."""
+    rng = random.Random(seed)
+    bodies = [note_body(rng) for _ in range(notes)]
+    with httpx.Client(base_url=api_url, timeout=30) as client, ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(lambda b: int(client.post("/notes", json=b).json()["id"]), bodies))
+    sql = """SELECT count(*) FILTER (WHERE completed_at IS NOT NULL) AS done,
+                    extract(epoch FROM max(completed_at) - min(created_at)) AS span
+             FROM notes WHERE id >= %s AND id <= %s"""
+    with connect(settings) as conn:
+
+        def all_done() -> float | None:
+            row = conn.execute(sql, (min(ids), max(ids))).fetchone()
+            return float(row["span"]) if row and row["done"] == notes else None
+
+        span = wait_until(all_done, 300, describe=f"{notes} notes to be terminal", interval=0.2)
+    return notes / span
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--notes", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    for key in [k for k in os.environ if k.startswith("OTEL_")]:
+        del os.environ[key]  # the stacks get exactly the OTEL_* below
+    base = load_settings()
+    results: dict[str, list[float]] = {"off": [], "on": []}
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-tracing-") as logs,
+        TraceCollector() as collector,
+    ):
+        on_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint}
+        off_env = {"OTEL_SDK_DISABLED": "true"}
+        with (
+            local_stack(base, args.workers, Path(logs) / "off", off_env) as (off_url, off_s),
+            local_stack(base, args.workers, Path(logs) / "on", on_env) as (on_url, on_s),
+        ):
+            stacks = {"off": (off_url, off_s), "on": (on_url, on_s)}
+            burst(off_url, off_s, 20, seed=-1)  # warm both (imports, connections)
+            burst(on_url, on_s, 20, seed=-1)
+            for round_ in range(args.rounds):
+                order = ("off", "on") if round_ % 2 == 0 else ("on", "off")
+                for mode in order:
+                    url, settings = stacks[mode]
+                    started = time.monotonic()
+                    rate = burst(url, settings, args.notes, seed=round_)
+                    results[mode].append(rate)
+                    print(
+                        f"round {round_ + 1} tracing {mode:>3}: {rate:6.1f} notes/s "
+                        f"({time.monotonic() - started:.1f}s wall)",
+                        flush=True,
+                    )
+        spans = collector.stats.spans
+    off, on = statistics.median(results["off"]), statistics.median(results["on"])
+    loss = (1 - on / off) * 100
+    print(
+        f"\ntracing off: median {off:.1f} notes/s  {' '.join(f'{r:.1f}' for r in results['off'])}"
+    )
+    print(f"tracing on : median {on:.1f} notes/s  {' '.join(f'{r:.1f}' for r in results['on'])}")
+    print(f"on/off throughput ratio {on / off:.3f} -> loss {loss:+.1f} % (goal <= 5 %)")
+    print(f"spans received by the collector: {spans}")
+
+
+if __name__ == "__main__":
+    main()
