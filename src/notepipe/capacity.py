@@ -92,13 +92,22 @@ class Sweep:
     def capacity(self) -> float:
         return max((s.throughput for s in self.steps), default=0.0)
 
+    def _knee(self) -> int:
+        """Index of the first step of the final run of saturated steps (len if none):
+        a lone saturated step followed by healthy ones was noise, not the limit."""
+        index = len(self.steps)
+        while index > 0 and self.steps[index - 1].saturated:
+            index -= 1
+        return index
+
     @property
     def saturated_at(self) -> float | None:
-        return next((s.offered for s in self.steps if s.saturated), None)
+        knee = self._knee()
+        return self.steps[knee].offered if knee < len(self.steps) else None
 
     @property
     def last_healthy(self) -> Step | None:
-        healthy = [s for s in self.steps if not s.saturated]
+        healthy = [s for s in self.steps[: self._knee()] if not s.saturated]
         return healthy[-1] if healthy else None
 
 

@@ -11,60 +11,17 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.services.ports import free_port
-from harness.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUST = [sys.executable, "-m", "locust", "-f", "loadtests/"]
 DEADLINE = "60"  # seconds; the default settings' time_to_terminal is far longer
 
 pytestmark = pytest.mark.slow
-
-
-def _read_env(path: Path) -> dict[str, str]:
-    lines = path.read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line)
-
-
-@pytest.fixture(scope="module")
-def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A stack with 2 workers; yields the environment for Locust (NOTEPIPE_* URLs)."""
-    base = tmp_path_factory.mktemp("stack")
-    env_file, state_dir = base / "env", base / "state"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTEPIPE_", "OTEL_"))}
-    with open(base / "stack.log", "wb") as log:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "notepipe.cli", "stack", "up", "--workers", "2"),
-                *("--env-file", str(env_file), "--state-dir", str(state_dir)),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"stack up exited: {(base / 'stack.log').read_text()}")
-            return env_file.exists()
-
-        wait_until(ready, 60, describe="notepipe stack up to write its env file")
-        yield {**env, **_read_env(env_file)}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def _locust(

@@ -1,0 +1,84 @@
+"""``notepipe chaos`` against a live ``notepipe stack up`` stack, under a little load."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.wait import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def test_schedule_applies_and_heals_faults(stack_env: dict[str, str], tmp_path: Path) -> None:
+    api = stack_env["NOTEPIPE_API_URL"]
+    schedule = tmp_path / "schedule.json"
+    schedule.write_text(
+        json.dumps(
+            [
+                {"kind": "pause_worker", "at": 0.5, "duration": 1.0, "target": "worker-0"},
+                {"kind": "kill_horse", "at": 1.0, "duration": 5.0},
+                {"kind": "pause_redis", "at": 2.0, "duration": 0.5},
+                {"kind": "pause_postgres", "at": 3.0, "duration": 0.5},
+            ]
+        )
+    )
+    out = tmp_path / "faults.jsonl"
+    stop = threading.Event()
+
+    def post_notes() -> None:  # keep the workers busy, so there is a horse to kill
+        with httpx.Client(base_url=api, timeout=10) as client:
+            while not stop.wait(0.2):
+                # the API waits on paused Redis/PostgreSQL; errors are fine, keep going
+                with contextlib.suppress(httpx.HTTPError):
+                    client.post("/notes", json={"content": "word " * 400, "metadata": {}})
+
+    poster = threading.Thread(target=post_notes, daemon=True)
+    poster.start()
+    try:
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "notepipe.cli", "chaos", "--schedule", str(schedule)),
+                *("--env-file", stack_env["NOTEPIPE_TEST_ENV_FILE"]),
+                *("--state-dir", stack_env["NOTEPIPE_TEST_STATE_DIR"], "--out", str(out)),
+            ],
+            cwd=ROOT,
+            env=stack_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        stop.set()
+        poster.join(timeout=15)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert result.returncode == 0, (result.stdout, result.stderr, records)
+    assert sorted(r["kind"] for r in records) == [
+        "kill_horse",
+        "pause_postgres",
+        "pause_redis",
+        "pause_worker",
+    ]
+    for record in records:
+        assert record["ok"], record
+        assert record["pids"], record
+        assert record["end"] >= record["start"]
+    pause = next(r for r in records if r["kind"] == "pause_worker")
+    assert pause["end"] - pause["start"] >= 0.9
+    # healed: nothing is left stopped, the stack still serves and processes notes
+    note = httpx.post(f"{api}/notes", json={"content": "after chaos", "metadata": {}}).json()
+
+    def completed() -> bool:
+        return httpx.get(f"{api}/notes/{note['id']}").json()["status"] == "completed"
+
+    wait_until(completed, 60, describe="a note posted after the faults to complete")
