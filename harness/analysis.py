@@ -34,7 +34,10 @@ def recovery_after_kills(outcome: RunOutcome, worker_names: dict[str, str]) -> d
             held = [
                 e
                 for e in events
-                if e.to_status == "processing" and e.worker == rq_name and e.at <= record.start
+                if e.to_status == "processing"
+                and e.worker is not None
+                and (e.worker == rq_name or e.worker.startswith(f"{rq_name}."))
+                and e.at <= record.start
             ]
             if not held:
                 continue

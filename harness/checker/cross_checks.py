@@ -99,10 +99,12 @@ def traces_agree(ctx: CheckContext) -> list[Violation]:
             out.append(ctx.violation("traces_agree", note_id, msg, attempt=number))
     for t in ctx.ledger_timelines():
         for a in t.attempts:
+            # "unknown": the attempt's last write raised (e.g. the connection dropped
+            # around COMMIT), so its span cannot know whether it took effect.
             if (
                 a.outcome == COMPLETED
                 and a.spans
-                and not any(span_outcome(s) == COMPLETED for s in a.spans)
+                and not any(span_outcome(s) in (COMPLETED, "unknown") for s in a.spans)
             ):
                 outcomes = sorted({str(span_outcome(s)) for s in a.spans})
                 msg = f"ledger completed attempt {a.number}; its span(s) report {outcomes}"

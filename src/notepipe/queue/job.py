@@ -32,8 +32,6 @@ def process_note_job(note_id: int) -> dict[str, Any]:
     ``failed`` once the retry budget is spent) and the exception re-raised so RQ
     applies its ``Retry``. Returns a small JSON result describing the outcome.
     """
-    runtime = get_runtime()
-    settings = runtime.settings
     job = get_current_job()
     job_id = job.id if job is not None else f"direct-{note_id}"
     meta: dict[str, Any] = dict(job.meta) if job is not None else {}
@@ -47,56 +45,70 @@ def process_note_job(note_id: int) -> dict[str, Any]:
         "rq.worker": worker,
     }
     try:
-        with (
-            tracer.start_as_current_span(
-                "note.attempt",
-                context=context_from(meta),
-                kind=trace.SpanKind.CONSUMER,
-                attributes=span_attrs,
-                record_exception=False,
-            ) as span,
-            connect(settings) as conn,
-        ):
-            claimed = ledger.claim(
-                conn,
-                note_id,
-                worker=worker,
-                job_id=job_id,
-                lease_ttl=settings.lease_ttl,
-                max_attempts=settings.max_attempts,
-                retry_intervals=settings.retry_intervals,
-            )
-            if isinstance(claimed, ledger.ClaimRefused):
-                span.set_attribute("note.outcome", "skipped")
-                span.set_attribute("note.skip_reason", claimed.reason)
-                if claimed.attempt is not None:
-                    span.set_attribute("note.attempt", claimed.attempt)
-                log.info("note %s not claimed by job %s: %s", note_id, job_id, claimed.reason)
-                return {"outcome": "skipped", "reason": claimed.reason}
-
-            attempt = claimed.attempt
-            span.set_attribute("note.attempt", attempt)
-            with LeaseHeartbeat(settings, note_id, attempt) as heartbeat:
-                try:
-                    enrichment = enrich(
-                        runtime.stages,
-                        note_id=note_id,
-                        attempt=attempt,
-                        content=claimed.content,
-                        metadata=claimed.metadata,
-                    )
-                except Exception as exc:
-                    _record_failure(conn, span, job, note_id, attempt, exc)
-                    raise
-            if ledger.complete(conn, note_id, attempt, enrichment):
-                span.set_attribute("note.outcome", "completed")
-                return {"outcome": "completed", "attempt": attempt}
-            span.set_attribute("note.outcome", "fenced")
-            span.set_attribute("note.fenced_by_heartbeat", heartbeat.fenced)
-            log.warning("note %s attempt %s finished but was fenced out", note_id, attempt)
-            return {"outcome": "fenced", "attempt": attempt}
+        with tracer.start_as_current_span(
+            "note.attempt",
+            context=context_from(meta),
+            kind=trace.SpanKind.CONSUMER,
+            attributes=span_attrs,
+            record_exception=False,
+        ) as span:
+            try:
+                return _run_attempt(span, job, note_id, job_id, worker)
+            except BaseException as exc:
+                # Failing outside the stages (the ledger or Redis dropped mid-write), the
+                # attempt cannot know whether its last write committed: the lease decides.
+                if not getattr(span, "attributes", {}).get("note.outcome"):
+                    span.set_attribute("note.outcome", "unknown")
+                    span.record_exception(exc)
+                raise
     finally:
-        flush_telemetry()
+        flush_telemetry()  # a forked work-horse exits with os._exit: export now
+
+
+def _run_attempt(
+    span: trace.Span, job: Any, note_id: int, job_id: str, worker: str
+) -> dict[str, Any]:
+    runtime = get_runtime()
+    settings = runtime.settings
+    with connect(settings) as conn:
+        claimed = ledger.claim(
+            conn,
+            note_id,
+            worker=worker,
+            job_id=job_id,
+            lease_ttl=settings.lease_ttl,
+            max_attempts=settings.max_attempts,
+            retry_intervals=settings.retry_intervals,
+        )
+        if isinstance(claimed, ledger.ClaimRefused):
+            span.set_attribute("note.outcome", "skipped")
+            span.set_attribute("note.skip_reason", claimed.reason)
+            if claimed.attempt is not None:
+                span.set_attribute("note.attempt", claimed.attempt)
+            log.info("note %s not claimed by job %s: %s", note_id, job_id, claimed.reason)
+            return {"outcome": "skipped", "reason": claimed.reason}
+
+        attempt = claimed.attempt
+        span.set_attribute("note.attempt", attempt)
+        with LeaseHeartbeat(settings, note_id, attempt) as heartbeat:
+            try:
+                enrichment = enrich(
+                    runtime.stages,
+                    note_id=note_id,
+                    attempt=attempt,
+                    content=claimed.content,
+                    metadata=claimed.metadata,
+                )
+            except Exception as exc:
+                _record_failure(conn, span, job, note_id, attempt, exc)
+                raise
+        if ledger.complete(conn, note_id, attempt, enrichment):
+            span.set_attribute("note.outcome", "completed")
+            return {"outcome": "completed", "attempt": attempt}
+        span.set_attribute("note.outcome", "fenced")
+        span.set_attribute("note.fenced_by_heartbeat", heartbeat.fenced)
+        log.warning("note %s attempt %s finished but was fenced out", note_id, attempt)
+        return {"outcome": "fenced", "attempt": attempt}
 
 
 def _record_failure(

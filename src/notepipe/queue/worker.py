@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 from rq.serializers import JSONSerializer
 from rq.utils import import_attribute
 
 from notepipe.queue.connection import redis_connection
 from notepipe.queue.runtime import install_runtime
+from notepipe.redact import redact_text
 from notepipe.settings import Settings
 from notepipe.store.db import connect
 
 log = logging.getLogger(__name__)
+
+MAX_RECONNECT_DELAY_S = 5.0
 
 
 def worker_name() -> str:
@@ -28,7 +35,9 @@ def worker_name() -> str:
 def build_worker(settings: Settings, *, name: str | None = None) -> Any:
     """An RQ worker of ``settings.worker_class`` on ``settings.queue_name`` (JSON serializer)."""
     worker_class = import_attribute(settings.worker_class)
-    connection = redis_connection(settings, socket_timeout=None)
+    # Longer than RQ's blocking dequeue (worker_ttl - 15 s), so a black-holed
+    # connection errors out (and RQ reconnects) instead of hanging forever.
+    connection = redis_connection(settings, socket_timeout=settings.worker_ttl + 15)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
     return worker_class(
         [queue],
@@ -62,14 +71,40 @@ def run_worker(
             daemon=True,
         )
         reconciler.start()
-    worker = build_worker(settings)
-    log.info("worker %s on queue %s (%s)", worker.name, settings.queue_name, settings.worker_class)
+    incarnation = 0
+    delay = 0.5
     try:
-        return bool(
-            worker.work(
-                burst=burst, with_scheduler=True, max_jobs=max_jobs, logging_level=logging_level
-            )
-        )
+        while True:
+            name = worker_name() if incarnation == 0 else f"{worker_name()}.r{incarnation}"
+            worker: Any = None
+            try:
+                worker = build_worker(settings, name=name)
+                log.info(
+                    "worker %s on queue %s (%s)", name, settings.queue_name, settings.worker_class
+                )
+                return bool(
+                    worker.work(
+                        burst=burst,
+                        with_scheduler=True,
+                        max_jobs=max_jobs,
+                        logging_level=logging_level,
+                    )
+                )
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                # RQ's loop gives up on a Redis outage; the worker process does not.
+                incarnation += 1
+                log.warning(
+                    "worker %s lost Redis (%s); starting again in %.1fs",
+                    name,
+                    redact_text(str(exc)),
+                    delay,
+                )
+                if worker is not None:
+                    with contextlib.suppress(RedisError):
+                        worker.register_death()
+                if stop.wait(delay):
+                    return False
+                delay = min(delay * 2, MAX_RECONNECT_DELAY_S)
     finally:
         stop.set()
         if reconciler is not None:

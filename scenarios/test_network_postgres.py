@@ -1,0 +1,44 @@
+"""9. PostgreSQL network faults on the proxy between the pipeline and PostgreSQL:
+latency, and the database unreachable in the middle of transactions (the proxy drops
+every open connection). The API answers 503 while the ledger is unreachable, and
+nothing it accepted is lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.faults import FaultSpec
+from harness.fixtures.scenario import MakeRun, MakeStack
+from harness.load import LoadSpec
+from harness.schedule import Schedule
+
+pytestmark = pytest.mark.chaos
+
+PG_FAULTS = [
+    FaultSpec(
+        "toxic",
+        at=1.0,
+        duration=4.0,
+        target="postgres",
+        params={"type": "latency", "attributes": {"latency": 100, "jitter": 20}},
+    ),
+    FaultSpec("proxy_down", at=7.0, duration=3.0, target="postgres"),
+    FaultSpec(
+        "toxic",
+        at=12.0,
+        duration=2.0,
+        target="postgres",
+        params={"type": "reset_peer", "attributes": {"timeout": 0}},
+    ),
+]
+
+
+def test_postgres_network_faults(notepipe_stack: MakeStack, notepipe_run: MakeRun) -> None:
+    stack = notepipe_stack(workers=3)
+    outcome = notepipe_run(stack).execute(
+        LoadSpec(notes=200, rate=12, special={"[chaos:sleep=0.5]": 0.3}),
+        Schedule(PG_FAULTS, seed=9),
+    )
+    assert outcome.result.verdict == "valid", outcome.explain()
+    refused = [op for op in outcome.client_ops if op["type"] == "fail"]
+    assert all(op["status_code"] == 503 for op in refused), refused[:3]
