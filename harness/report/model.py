@@ -1,0 +1,101 @@
+"""What a run report is made of: one :class:`RunInfo` and a :class:`ScenarioRecord` per scenario.
+
+A pytest session of scenarios is one *run*; every scenario in it leaves a record
+with its fault schedule, the checker's input (:class:`~harness.checker.History`)
+and verdict (:class:`~harness.checker.CheckResult`), the spans, and the client's
+Jepsen-style history of operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from harness.checker.history import FaultWindow, History
+from harness.checker.verdict import CheckResult, Verdict
+from harness.spans import SpanRecord
+
+#: Worst first: a run is as bad as its worst scenario.
+VERDICT_ORDER: tuple[Verdict, ...] = ("invalid", "unknown", "valid")
+
+ClientOpType = Literal["invoke", "ok", "fail", "info"]
+
+
+@dataclass
+class ScenarioRecord:
+    """One scenario of a run, as the report shows it.
+
+    ``client_ops`` items look like ``{"type": "invoke"|"ok"|"fail"|"info",
+    "f": "post"|"poll", "note_id": int | None, "time": iso str,
+    "status_code": int | None, "error": str | None}``. ``figures`` are free-form
+    numbers the scenario measured (nested dicts allowed); ``outcome`` is pytest's
+    (``passed`` / ``failed`` / ``error``).
+    """
+
+    name: str
+    nodeid: str
+    started_at: datetime
+    finished_at: datetime
+    seed: int | None
+    schedule: list[dict[str, Any]]
+    faults: tuple[FaultWindow, ...]
+    history: History
+    result: CheckResult
+    spans: list[SpanRecord] = field(default_factory=list)
+    client_ops: list[dict[str, Any]] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+    outcome: str = "passed"
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def anchor(self) -> str:
+        """An HTML id for this scenario's section."""
+        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in self.name)
+        return f"scenario-{safe}"
+
+
+@dataclass
+class RunInfo:
+    """The run: where, when, against what. ``settings`` must already be redacted."""
+
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+    backend: str  # local | testcontainers | external
+    service_versions: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    command: str = ""
+    host: str = ""
+    python: str = ""
+    notepipe_version: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "duration_s": round(self.duration_s, 3),
+            "backend": self.backend,
+            "service_versions": dict(self.service_versions),
+            "settings": self.settings,
+            "command": self.command,
+            "host": self.host,
+            "python": self.python,
+            "notepipe_version": self.notepipe_version,
+        }
+
+
+def worst_verdict(verdicts: list[Verdict]) -> Verdict:
+    """``invalid`` > ``unknown`` > ``valid``; no scenarios at all is ``unknown``."""
+    for verdict in VERDICT_ORDER[:-1]:
+        if verdict in verdicts:
+            return verdict
+    return "valid" if verdicts else "unknown"
