@@ -26,7 +26,8 @@ SERVICE_COLOURS = {
     "notepipe-harness": "#f08c00",
 }
 PALETTE = ("#1c7ed6", "#0ca678", "#f76707", "#7048e8", "#e64980", "#74b816", "#fab005", "#15aabf")
-FAULT_COLOURS = ("#f59f00", "#fa5252", "#be4bdb", "#339af0", "#20c997")
+#: No greens or blues: those are the throughput series.
+FAULT_COLOURS = ("#f59f00", "#f76707", "#e64980", "#be4bdb", "#7950f2", "#868e96")
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
 CHAR_W = 6.2  # rough width of one 11px character, for label placement
 LABEL_ROWS = 3
@@ -154,7 +155,7 @@ def _fault_shading(
         if row is None:
             continue
         row_ends[row] = a + len(text) * CHAR_W + 10
-        y = frame.top - 6 - (LABEL_ROWS - 1 - row) * 13
+        y = frame.top - 6 - row * 13
         parts.append(
             f'<text class="fault-label" x="{_num(a + 1)}" y="{_num(y)}" fill="{colour}" '
             f'font-weight="600">{escape(text)}<title>{escape(title)}</title></text>'
@@ -248,6 +249,35 @@ def _ns(at: datetime) -> int:
     return round(at.timestamp() * 1e9)
 
 
+def _ledger_markers(frame: Frame, events: Sequence[LedgerEvent], t0: int, y: float) -> list[str]:
+    """A diamond per ledger transition, labelled with its new status on one of two
+    staggered lines; red for failures and for anything after a terminal status."""
+    parts = []
+    line_ends = [-1e9, -1e9]
+    terminal_seen = False
+    for event in events:
+        x = frame.x((_ns(event.at) - t0) / 1e9)
+        bad = terminal_seen or event.to_status == "failed" or bool(event.error)
+        terminal_seen = terminal_seen or event.to_status in ("completed", "failed")
+        colour = "#e03131" if bad else "#343a40"
+        title = f"{event.from_status} → {event.to_status} (attempt {event.attempt})"
+        if event.worker:
+            title += f" by {event.worker}"
+        if event.error:
+            title += f": {event.error}"
+        line = 0 if x >= line_ends[0] else 1
+        line_ends[line] = x + 9 + len(event.to_status) * CHAR_W * 0.9
+        ty = y + 13 + line * 14
+        parts.append(
+            f'<g class="ledger-event"><path d="M{_num(x)},{_num(y + 3)} l5,6 l-5,6 l-5,-6 z" '
+            f'fill="{colour}"/><line x1="{_num(x)}" x2="{_num(x)}" y1="{_num(y + 15)}" '
+            f'y2="{_num(ty)}" stroke="{colour}" stroke-opacity="0.3"/>'
+            f'<text x="{_num(x + 7)}" y="{_num(ty)}" fill="{colour}" '
+            f'font-size="10">{escape(event.to_status)}</text><title>{escape(title)}</title></g>'
+        )
+    return parts
+
+
 def waterfall(
     spans: Sequence[SpanRecord],
     events: Sequence[LedgerEvent] = (),
@@ -265,7 +295,7 @@ def waterfall(
     t0 = min(starts, default=0)
     total_s = max((max(ends, default=0) - t0) / 1e9, 1e-3)
     row_h, label_w = 20, 330
-    height = 40 + 22 * bool(events) + row_h * len(rows) + 18 * bool(hidden) + 10
+    height = 40 + 34 * bool(events) + row_h * len(rows) + 18 * bool(hidden) + 10
     frame = Frame(1000, height, label_w, 80, 28, 10, 0.0, total_s * 1.02)
     origin = datetime.fromtimestamp(t0 / 1e9, tz=UTC)
     parts = _fault_shading(frame, faults, origin, labels=False)
@@ -280,22 +310,10 @@ def waterfall(
     y = frame.top + 4
     if events:
         parts.append(
-            f'<text x="8" y="{_num(y + 12)}" fill="#495057" font-weight="600">ledger</text>'
+            f'<text x="8" y="{_num(y + 14)}" fill="#495057" font-weight="600">ledger</text>'
         )
-        for event in events:
-            x = frame.x((_ns(event.at) - t0) / 1e9)
-            bad = event.to_status == "failed" or bool(event.error)
-            colour = "#e03131" if bad else "#343a40"
-            title = f"{event.from_status} → {event.to_status} (attempt {event.attempt})"
-            if event.error:
-                title += f": {event.error}"
-            parts.append(
-                f'<g class="ledger-event"><path d="M{_num(x)},{_num(y + 3)} l5,6 l-5,6 l-5,-6 z" '
-                f'fill="{colour}"/><text x="{_num(x + 7)}" y="{_num(y + 13)}" fill="{colour}" '
-                f'font-size="10">{escape(event.to_status)}</text>'
-                f"<title>{escape(title)}</title></g>"
-            )
-        y += 22
+        parts += _ledger_markers(frame, events, t0, y)
+        y += 34
     for span, depth in rows:
         a = frame.x((span.start_ns - t0) / 1e9)
         b = frame.x((span.end_ns - t0) / 1e9)
