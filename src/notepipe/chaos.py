@@ -21,8 +21,7 @@ Kinds (signals on the pids the stack records in ``<state-dir>/stack.json``):
 * ``restart_redis``: SIGKILL redis-server, keep it down for ``duration``, start it
   again with its own config (same port, password, AOF data). The new server is
   watched by a small detached process that stops it when the stack exits.
-  ``stack up`` stops everything when a worker exits, and RQ workers exit when
-  Redis refuses connections, so today this ends the stack too.
+  Workers ride out the outage (they restart RQ's loop with backoff).
 
 ``target`` picks the process: a name from ``stack.json`` (``worker-0``), ``any``
 (seeded random worker) or ``all`` (every worker). Every fault is healed in a
@@ -36,7 +35,9 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -145,6 +146,16 @@ def horses(worker: int) -> list[int]:
             if os.getpgid(pid) == pid:
                 found.append(pid)
     return found
+
+
+def _accepts(port: int, timeout: float) -> bool:
+    """Whether 127.0.0.1:``port`` accepts a TCP connection within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _comm(pid: int) -> str:
@@ -331,7 +342,10 @@ class ChaosRunner:
     def _restart_redis(self, spec: FaultSpec, record: FaultRecord) -> Iterator[None]:
         pid = self.stack.redis_pid()
         # redis-server retitles itself; LocalRedis keeps redis.conf next to redis.log.
-        binary = os.readlink(f"/proc/{pid}/exe")
+        # /proc/<pid>/exe is redis-check-rdb on Debian (one binary; argv[0] picks the mode)
+        binary = shutil.which("redis-server") or os.readlink(f"/proc/{pid}/exe")
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:2]
+        port = int(title[0].rsplit(b":", 1)[1]) if title and b":" in title[0] else None
         log = os.readlink(f"/proc/{pid}/fd/1")
         cwd = str(Path(log).parent)
         argv = [binary, str(Path(cwd) / "redis.conf")]
@@ -357,6 +371,10 @@ class ChaosRunner:
             if new:
                 self.stack.set_redis_pid(new[0])
                 record.pids += (new[0],)
+            if port is not None and not _accepts(port, timeout=10):
+                raise ConfigurationError(
+                    f"redis-server did not come back on port {port}; see {log}"
+                )
             record.detail = f"restarted by watchdog pid {watchdog.pid}"
 
 
