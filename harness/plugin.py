@@ -52,6 +52,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("notepipe_report_dir", "default report directory", default="reports")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     from harness.services.factory import resolve_backend
 
@@ -76,6 +77,9 @@ def pytest_configure(config: pytest.Config) -> None:
         soak_examples=soak,
     )
     config.stash[SESSION_KEY] = session
+    if not workerinput and getattr(config.option, "xmlpath", None) is None:
+        # Every run's report carries its JUnit XML (pytest writes it at session end).
+        config.option.xmlpath = str(session.report_root / run_id / "junit.xml")
     _CONFIG["config"] = config
 
 
@@ -97,7 +101,8 @@ def record_outcome(config: pytest.Config, outcome: Any, nodeid: str) -> None:
     workers' results reach the controller through the shared report directory)."""
     session = config.stash[SESSION_KEY]
     session.parts_dir.mkdir(parents=True, exist_ok=True)
-    safe = "".join(c if c.isalnum() else "_" for c in nodeid)[-120:]
+    key = f"{nodeid}::{getattr(outcome, 'name', '')}"
+    safe = "".join(c if c.isalnum() else "_" for c in key)[-150:]
     target = session.parts_dir / f"{safe}.pkl"
     tmp = target.with_suffix(".tmp")
     with open(tmp, "wb") as fh:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import platform
 import shlex
+import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,9 +45,17 @@ def _client_ops(outcome: RunOutcome) -> list[dict[str, Any]]:
     ]
 
 
+def _discard_empty_run(session: NotepipeSession) -> None:
+    """A session without scenarios (``pytest tests``) leaves no report behind."""
+    run_dir = session.report_root / session.run_id
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {"junit.xml", "parts"}:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def write_session_report(config: pytest.Config, session: NotepipeSession) -> Path | None:
     outcomes = load_outcomes(session)
     if not outcomes:
+        _discard_empty_run(session)
         return None
     from harness.report.model import RunInfo, ScenarioRecord
     from harness.report.writer import write_run_report
