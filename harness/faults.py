@@ -88,7 +88,7 @@ class _WorkerFault(Fault):
                 raise HarnessConfigError(f"no live worker named {self.spec.target}")
             return named[0]
         if self.spec.target == "busy":
-            busy = [w for w in workers if w.children()]
+            busy = [w for w in workers if w.horses()]
             if busy:
                 workers = busy
         return self.rng.choice(workers)

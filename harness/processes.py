@@ -68,7 +68,7 @@ class PipelineProcess:
             os.kill(self.pid, sig)
 
     def descendants(self) -> list[int]:
-        """All live descendants. RQ's work-horse calls ``setsid()``: it leaves our process
+        """All live descendants. RQ's work-horse calls ``setpgrp()``: it leaves our process
         group, so group signals miss it and it must be found through ``/proc``."""
         found: list[int] = []
         frontier = [self.pid]
@@ -93,9 +93,19 @@ class PipelineProcess:
                 os.kill(pid, signal.SIGKILL)
         reaper.terminate(self.proc, sig=signal.SIGKILL, grace=0.5)
 
+    def horses(self) -> list[int]:
+        """The work-horse(s): children that lead their own process group (RQ's horse calls
+        ``setpgrp``); RQ's scheduler process, also a child, stays in the worker's group."""
+        found = []
+        for pid in self.children():
+            with contextlib.suppress(ProcessLookupError):
+                if os.getpgid(pid) == pid:
+                    found.append(pid)
+        return found
+
     def kill_horse(self) -> list[int]:
         """SIGKILL only the work-horse(s); the worker parent survives. Returns the pids."""
-        horses = self.children()
+        horses = self.horses()
         for pid in horses:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 # google.protobuf ships no type information; ``types-protobuf`` would remove this ignore.
-from google.protobuf import json_format  # type: ignore[import-untyped]
+from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,

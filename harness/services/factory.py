@@ -35,7 +35,7 @@ def docker_unreachable_reason(environ: Mapping[str, str] = os.environ) -> str | 
         return f"DOCKER_HOST is not set and {DEFAULT_DOCKER_SOCKET} does not exist"
     where = docker_host or f"unix://{DEFAULT_DOCKER_SOCKET}"
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         client = docker.DockerClient(base_url=where, version="auto", timeout=PING_TIMEOUT)
     except Exception as exc:

@@ -82,7 +82,6 @@ def stack_up(args: argparse.Namespace, base: Settings) -> int:
             "api_url": api.url,
             "log_dir": str(log_dir),
             "processes": {p.name: p.pid for p in processes},
-            "redis_pid": getattr(redis, "pid", None),
         }
         _write_atomic(state_dir / "stack.json", json.dumps(state, indent=2))
         if args.env_file:
@@ -96,14 +95,27 @@ def stack_up(args: argparse.Namespace, base: Settings) -> int:
             print(f"  env file   {args.env_file} (URLs with passwords)")
         print("Ctrl-C or `notepipe stack down` stops everything.", flush=True)
         while not stop.wait(1.0):
-            for process in processes:
-                if not process.alive() and not stop.is_set():
-                    print(
-                        f"notepipe: {process.name} exited ({process.proc.returncode}); "
-                        f"log tail:\n{process.logs(20)}",
-                        file=sys.stderr,
-                    )
-                    stop.set()
+            restarted = False
+            for index, process in enumerate(processes):
+                if process.alive() or stop.is_set():
+                    continue
+                # Supervise: a crashed or killed process is replaced, as a process
+                # manager would (chaos runs kill workers on purpose).
+                print(
+                    f"notepipe: {process.name} exited ({process.proc.returncode}); restarting it. "
+                    f"Log tail:\n{process.logs(5)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                processes[index] = _restart(process, settings, log_dir, extra_env, api_port=api.url)
+                restarted = True
+            if restarted:
+                _write_atomic(
+                    state_dir / "stack.json",
+                    json.dumps(
+                        {**state, "processes": {p.name: p.pid for p in processes}}, indent=2
+                    ),
+                )
         return 0
     finally:
         for process in reversed(processes):
@@ -114,6 +126,25 @@ def stack_up(args: argparse.Namespace, base: Settings) -> int:
             if path is not None and path.exists():
                 path.unlink()
         print("notepipe stack stopped", flush=True)
+
+
+def _restart(
+    process: Any,
+    settings: Settings,
+    log_dir: Path,
+    extra_env: dict[str, str],
+    *,
+    api_port: str | None,
+) -> Any:
+    from harness.processes import start_api, start_reconciler, start_worker
+
+    if process.role == "worker":
+        index = int(process.name.rsplit("-", 1)[1])
+        return start_worker(settings, log_dir, index=index, extra_env=extra_env)
+    if process.role == "api":
+        port = int(str(api_port).rsplit(":", 1)[1]) if api_port else None
+        return start_api(settings, log_dir, port=port, extra_env=extra_env)
+    return start_reconciler(settings, log_dir, extra_env=extra_env)
 
 
 def stack_down(args: argparse.Namespace) -> int:

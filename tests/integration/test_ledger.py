@@ -154,20 +154,30 @@ def test_migrations_are_recorded_and_idempotent(ledger_conn: Conn) -> None:
     assert versions == [m.version for m in available_migrations()]
 
 
-def test_a_retry_is_refused_until_its_interval_has_elapsed(ledger_conn: Conn, pipeline_settings: Settings) -> None:
+def test_a_retry_is_refused_until_its_interval_has_elapsed(
+    ledger_conn: Conn, pipeline_settings: Settings
+) -> None:
     note_id = int(ledger.create_note(ledger_conn, "x", {}, {})["id"])
     _claim(ledger_conn, pipeline_settings, note_id)
     assert ledger.fail_attempt(ledger_conn, note_id, 1, "boom", max_attempts=3) == NoteStatus.QUEUED
 
     def claim() -> ledger.Claim | ledger.ClaimRefused:
         return ledger.claim(
-            ledger_conn, note_id, worker="w", job_id="j", lease_ttl=5, max_attempts=3, retry_intervals=(0.5,)
+            ledger_conn,
+            note_id,
+            worker="w",
+            job_id="j",
+            lease_ttl=5,
+            max_attempts=3,
+            retry_intervals=(0.5,),
         )
 
     early = claim()
     assert isinstance(early, ledger.ClaimRefused)
     assert "not due" in early.reason
-    claimed = wait_until(lambda: isinstance(c := claim(), ledger.Claim) and c, 10, describe="the retry to be due")
+    claimed = wait_until(
+        lambda: isinstance(c := claim(), ledger.Claim) and c, 10, describe="the retry to be due"
+    )
     assert claimed.attempt == 2
     events = ledger.get_events(ledger_conn, note_id)
     gap = (events[-1]["at"] - events[-2]["at"]).total_seconds()
