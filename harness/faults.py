@@ -12,7 +12,7 @@ import random
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from harness.errors import HarnessConfigError
 
@@ -220,6 +220,132 @@ class ProxyToxic(Fault):
         self.stack.proxy(self.spec.target).remove_toxic(self.toxic_name)
 
 
+class ScaleWorkers(Fault):
+    """Scale the worker pool by ``params.delta`` (``+N`` starts N workers, ``-N`` stops N with
+    a warm shutdown, idle ones first); heal restores the pool size found at inject."""
+
+    kind = "scale_workers"
+
+    def inject(self) -> None:
+        delta = int(self.spec.params["delta"])
+        self.original = len(self.stack.workers)
+        if delta < 0 and -delta > self.original:
+            raise HarnessConfigError(
+                f"scale_workers delta {delta} would remove more than the {self.original} workers"
+            )
+        self._resize(self.original + delta)
+        self.target = f"workers {self.original}->{len(self.stack.workers)}"
+
+    def heal(self) -> None:
+        if hasattr(self, "original"):
+            self._resize(self.original)
+
+    def _resize(self, count: int) -> None:
+        while len(self.stack.workers) < count:
+            self.stack.add_worker()
+        while len(self.stack.workers) > count:
+            # Dead workers first, then idle ones, newest first: least work interrupted.
+            victim = min(
+                reversed(self.stack.workers),
+                key=lambda w: (w.alive(), bool(w.alive() and w.horses())),
+            )
+            self.stack.remove_worker(victim)
+
+
+class KillAtAttempt(_WorkerFault):
+    """SIGKILL the worker holding a note in a given attempt (a lifecycle point): ``params``
+    ``{"note_index": i | "any", "attempt": k, "timeout": s}``. Waits (polling the ledger,
+    up to ``timeout`` s, default 60) until the ``i``-th note in the ledger (by id, from 0),
+    or any note, is ``processing`` in attempt ``k``, then kills the worker named in its
+    ``worker`` column, work-horse included. Heal starts a replacement.
+
+    The wait blocks the schedule's thread: later faults start after it."""
+
+    kind = "kill_at_attempt"
+    DEFAULT_TIMEOUT = 60.0
+
+    note_id: int | None = None
+    hit: bool = False
+
+    def inject(self) -> None:
+        import psycopg
+
+        from harness.wait import wait_until
+
+        observer = self.stack.observer
+        if observer is None:
+            raise HarnessConfigError("kill_at_attempt needs a started stack")
+        attempt = int(self.spec.params["attempt"])
+        index = self.spec.params["note_index"]
+        timeout = float(self.spec.params.get("timeout", self.DEFAULT_TIMEOUT))
+        where = "any note" if index == "any" else f"note #{index}"
+
+        def holder() -> tuple[int, PipelineProcess] | None:
+            with psycopg.connect(observer.database_dsn, connect_timeout=5) as conn:
+                row = self._processing(conn, index, attempt)
+            if row is None:
+                return None
+            worker = self._worker_named(row[1])
+            return (row[0], worker) if worker is not None else None
+
+        note_id, victim = wait_until(
+            holder,
+            timeout,
+            describe=f"{where} to be processing in attempt {attempt}",
+            interval=0.02,
+            max_interval=0.1,
+            transient=(psycopg.OperationalError,),
+        )
+        self.note_id, self.victim = note_id, victim
+        victim.kill()
+        # The kill hit the lifecycle point if the ledger still shows the dead worker's claim.
+        with psycopg.connect(observer.database_dsn, connect_timeout=5) as conn:
+            row = conn.execute(
+                "SELECT status, attempt, worker FROM notes WHERE id = %s", (note_id,)
+            ).fetchone()
+        self.hit = bool(
+            row and row[0] == "processing" and row[1] == attempt and self._matches(row[2], victim)
+        )
+        missed = "" if self.hit else ", missed: the attempt ended first"
+        self.target = f"{victim.name} (note {note_id}, attempt {attempt}{missed})"
+
+    def heal(self) -> None:
+        if self.victim is not None:
+            self.stack.replace_worker(self.victim)
+
+    @staticmethod
+    def _processing(conn: Any, index: Any, attempt: int) -> tuple[int, str] | None:
+        if index == "any":
+            row = conn.execute(
+                "SELECT id, worker FROM notes WHERE status = 'processing' AND attempt = %s "
+                "AND worker IS NOT NULL ORDER BY id LIMIT 1",
+                (attempt,),
+            ).fetchone()
+        else:
+            row = conn.execute(
+                "SELECT id, worker, status, attempt FROM notes ORDER BY id OFFSET %s LIMIT 1",
+                (int(index),),
+            ).fetchone()
+            if row is None or row[2] != "processing" or row[3] != attempt or row[1] is None:
+                return None
+        return (int(row[0]), str(row[1])) if row else None
+
+    @staticmethod
+    def _matches(ledger_worker: str | None, worker: PipelineProcess) -> bool:
+        """The ledger names RQ workers ``notepipe.<host>.<pid>``, ``.rN`` after a restart of
+        RQ's loop inside the same process."""
+        name = worker.rq_worker_name
+        return ledger_worker is not None and (
+            ledger_worker == name or ledger_worker.startswith(f"{name}.r")
+        )
+
+    def _worker_named(self, ledger_worker: str) -> PipelineProcess | None:
+        for worker in self.stack.workers:
+            if worker.alive() and self._matches(ledger_worker, worker):
+                return worker
+        return None
+
+
 FAULT_KINDS: dict[str, Callable[[PipelineStack, FaultSpec, random.Random], Fault]] = {
     cls.kind: cls
     for cls in (
@@ -231,6 +357,8 @@ FAULT_KINDS: dict[str, Callable[[PipelineStack, FaultSpec, random.Random], Fault
         PauseService,
         ProxyDown,
         ProxyToxic,
+        ScaleWorkers,
+        KillAtAttempt,
     )
 }
 
@@ -262,6 +390,44 @@ def validate_spec(spec: FaultSpec) -> None:
     if spec.kind == "toxic" and spec.params.get("type") not in TOXIC_TYPES:
         raise HarnessConfigError(
             f"toxic fault needs params.type in {', '.join(TOXIC_TYPES)}; got {spec.params.get('type')!r}"
+        )
+    if spec.kind == "scale_workers":
+        delta = spec.params.get("delta")
+        if not _is_int(delta) or delta == 0:
+            raise HarnessConfigError(
+                f"scale_workers needs params.delta, a non-zero number of workers to add (+N) "
+                f"or remove (-N); got {delta!r}"
+            )
+    if spec.kind == "kill_at_attempt":
+        _validate_kill_at_attempt(spec.params)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validate_kill_at_attempt(params: Mapping[str, Any]) -> None:
+    unknown = set(params) - {"note_index", "attempt", "timeout"}
+    if unknown:
+        raise HarnessConfigError(
+            f"kill_at_attempt: unknown params {sorted(unknown)}; "
+            "use note_index, attempt and (optionally) timeout"
+        )
+    index = params.get("note_index")
+    if index != "any" and not (_is_int(index) and index >= 0):
+        raise HarnessConfigError(
+            "kill_at_attempt needs params.note_index: the note's position in the ledger "
+            f"(0 = the first accepted) or 'any'; got {index!r}"
+        )
+    attempt = params.get("attempt")
+    if not (_is_int(attempt) and attempt >= 1):
+        raise HarnessConfigError(
+            f"kill_at_attempt needs params.attempt, an attempt number >= 1; got {attempt!r}"
+        )
+    timeout = params.get("timeout", KillAtAttempt.DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise HarnessConfigError(
+            f"kill_at_attempt: params.timeout must be a positive number of seconds; got {timeout!r}"
         )
 
 
