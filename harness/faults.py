@@ -244,11 +244,10 @@ class ScaleWorkers(Fault):
         while len(self.stack.workers) < count:
             self.stack.add_worker()
         while len(self.stack.workers) > count:
-            # Dead workers first, then idle ones, newest first: least work interrupted.
-            victim = min(
-                reversed(self.stack.workers),
-                key=lambda w: (w.alive(), bool(w.alive() and w.horses())),
-            )
+            # Idle live workers first, newest first: the least work interrupted. A dead worker
+            # stays: another fault's heal replaces it.
+            candidates = [w for w in reversed(self.stack.workers) if w.alive()]
+            victim = min(candidates or self.stack.workers[::-1], key=lambda w: bool(w.horses()))
             self.stack.remove_worker(victim)
 
 

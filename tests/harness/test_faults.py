@@ -1,0 +1,187 @@
+"""The scale and lifecycle-point faults on small real stacks (30 notes each).
+
+``kill_at_attempt`` must kill the worker that holds the chosen note in exactly the chosen
+attempt (the ledger says who held it), and ``scale_workers`` must grow and shrink the
+pool and restore it on heal. The checker's verdict stays valid throughout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+
+from harness.faults import FaultSpec
+from harness.fixtures.scenario import MakeRun, MakeStack
+from harness.load import LoadSpec
+from harness.run import RunOutcome
+from harness.schedule import Schedule
+from harness.stack import PipelineStack
+from harness.wait import wait_until
+
+pytestmark = pytest.mark.slow
+
+SLOW = {"[chaos:sleep=0.5]": 1.0}  # every note takes >= 0.5 s: a kill lands mid-attempt
+
+
+@pytest.fixture
+def record_scenario() -> Callable[[Any], None]:
+    """Keep these runs out of the run report (and ``reports/latest``): they test the harness."""
+    return lambda outcome: None
+
+
+def _events(stack: PipelineStack, note_id: int) -> list[tuple[str | None, str, int, str | None]]:
+    assert stack.observer is not None
+    with psycopg.connect(stack.observer.database_dsn) as conn:
+        rows = conn.execute(
+            "SELECT from_status, to_status, attempt, worker FROM note_events "
+            "WHERE note_id = %s ORDER BY id",
+            (note_id,),
+        ).fetchall()
+    return [(r[0], r[1], int(r[2]), r[3]) for r in rows]
+
+
+def _first_note(stack: PipelineStack) -> int:
+    assert stack.observer is not None
+    with psycopg.connect(stack.observer.database_dsn) as conn:
+        row = conn.execute("SELECT min(id) FROM notes").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _claims(events: list[tuple[str | None, str, int, str | None]]) -> dict[int, str | None]:
+    """attempt -> the worker that claimed it (the transition into ``processing``)."""
+    return {attempt: worker for _, to, attempt, worker in events if to == "processing"}
+
+
+def _killed_rq_name(stack: PipelineStack, target: str) -> str:
+    """``worker-N (note …)`` (a fault record's target) -> that worker's RQ name."""
+    return stack.worker_names()[target.split(" ", 1)[0]]
+
+
+def test_kill_at_attempt_kills_the_holder_of_note_0_in_attempts_1_and_2(
+    notepipe_stack: MakeStack, notepipe_run: MakeRun
+) -> None:
+    stack = notepipe_stack(workers=3, proxies=False)
+    schedule = Schedule(
+        [
+            FaultSpec(
+                "kill_at_attempt",
+                at=0.2,
+                duration=0.5,
+                params={"note_index": 0, "attempt": 1, "timeout": 20},
+            ),
+            FaultSpec(
+                "kill_at_attempt",
+                at=0.3,
+                duration=0.5,
+                params={"note_index": 0, "attempt": 2, "timeout": 30},
+            ),
+        ],
+        seed=1,
+    )
+    outcome: RunOutcome = notepipe_run(stack).execute(
+        LoadSpec(notes=30, rate=10, special=SLOW), schedule
+    )
+    assert outcome.result.verdict == "valid", outcome.explain()
+    records = sorted(outcome.faults, key=lambda r: r.start)
+    assert [r.error for r in records] == [None, None], outcome.explain()
+    note = _first_note(stack)
+    assert [r.target for r in records] == [
+        f"{records[0].target.split(' ')[0]} (note {note}, attempt 1)",
+        f"{records[1].target.split(' ')[0]} (note {note}, attempt 2)",
+    ], "a kill missed its lifecycle point"
+
+    events = _events(stack, note)
+    claims = _claims(events)
+    # Attempts 1 and 2 were held by the workers that were killed; attempt 3 completed.
+    assert claims.get(1) == _killed_rq_name(stack, records[0].target), events
+    assert claims.get(2) == _killed_rq_name(stack, records[1].target), events
+    assert events[-1][1:3] == ("completed", 3), events
+    assert not any(to == "completed" and attempt < 3 for _, to, attempt, _ in events), events
+    assert outcome.result.counts["recovered"] >= 1, outcome.result.counts
+    # The victims are dead and retired; the pool is back to three live workers.
+    assert len(stack.workers) == 3
+    assert all(w.alive() for w in stack.workers)
+    assert len(stack.retired) == 2
+    assert not any(w.alive() for w in stack.retired)
+
+
+def _registered_with_rq(stack: PipelineStack) -> int:
+    """Live workers of the stack that RQ knows (their ``rq:worker:<name>`` key exists)."""
+    assert stack.observer is not None
+    client = redis.Redis.from_url(stack.observer.redis_dsn, socket_timeout=5)
+    try:
+        return sum(
+            bool(client.exists(f"rq:worker:{w.rq_worker_name}"))
+            for w in list(stack.workers)
+            if w.alive()
+        )
+    finally:
+        client.close()
+
+
+def test_scale_workers_up_and_down_then_kill_any_note_in_attempt_1(
+    notepipe_stack: MakeStack, notepipe_run: MakeRun
+) -> None:
+    stack = notepipe_stack(workers=2, proxies=False)
+    schedule = Schedule(
+        [
+            FaultSpec("scale_workers", at=0.5, duration=7.0, params={"delta": 2}),
+            FaultSpec(
+                "kill_at_attempt",
+                at=1.0,
+                duration=0.5,
+                params={"note_index": "any", "attempt": 1, "timeout": 20},
+            ),
+            FaultSpec("scale_workers", at=9.0, duration=2.0, params={"delta": -1}),
+        ],
+        seed=2,
+    )
+    sizes: list[int] = []
+
+    def watch(_client: Any) -> None:
+        """While the load runs: the pool grows to 4 (RQ sees them), then shrinks to 1."""
+        live = lambda: sum(w.alive() for w in stack.workers)  # noqa: E731
+        wait_until(
+            lambda: live() == 4 and _registered_with_rq(stack) == 4, 20, describe="4 workers"
+        )
+        sizes.append(4)
+        wait_until(lambda: len(stack.workers) == 1, 30, describe="the pool down to 1 worker")
+        sizes.append(1)
+
+    outcome = notepipe_run(stack).execute(
+        LoadSpec(notes=30, rate=3, special=SLOW), schedule, during=watch
+    )
+    assert outcome.result.verdict == "valid", outcome.explain()
+    assert sizes == [4, 1]
+    records = sorted(outcome.faults, key=lambda r: r.start)
+    assert [(r.spec.kind, r.error) for r in records] == [
+        ("scale_workers", None),
+        ("kill_at_attempt", None),
+        ("scale_workers", None),
+    ], outcome.explain()
+    assert records[0].target == "workers 2->4"
+    assert records[2].target == "workers 2->1"
+    # Heal restored each pool size: 2 workers at the end, all alive.
+    assert len(stack.workers) == 2
+    assert all(w.alive() for w in stack.workers)
+
+    kill = records[1]
+    assert "missed" not in kill.target, kill.target
+    note = int(kill.target.split("note ")[1].split(",")[0])
+    claims = _claims(_events(stack, note))
+    assert claims.get(1) == _killed_rq_name(stack, kill.target)
+    assert 2 in claims, "the killed attempt was not retried"
+
+    # Workers added by the scale-up took work: more distinct workers than ever ran at once.
+    assert stack.observer is not None
+    with psycopg.connect(stack.observer.database_dsn) as conn:
+        row = conn.execute(
+            "SELECT count(DISTINCT worker) FROM note_events WHERE to_status = 'processing'"
+        ).fetchone()
+    assert row is not None
+    assert int(row[0]) >= 3
