@@ -91,15 +91,17 @@ def write_session_report(config: pytest.Config, session: NotepipeSession) -> Pat
         python=session.python,
         notepipe_version=__version__,
     )
-    junit = getattr(config.option, "xmlpath", None)
+    session.verdicts = [(r.name, r.result.verdict, r.outcome, r.result.counts) for r in records]
+    junit_option = getattr(config.option, "xmlpath", None)
+    junit = Path(junit_option).resolve() if junit_option else None
+    in_place = (session.report_root / session.run_id / "junit.xml").resolve()
     run_dir = write_run_report(
         session.report_root,
         run,
         records,
-        junit_xml=Path(junit) if junit and Path(junit).exists() else None,
+        junit_xml=junit if junit is not None and junit.exists() and junit != in_place else None,
     )
     session.report_path = run_dir
-    session.verdicts = [(r.name, r.result.verdict, r.outcome, r.result.counts) for r in records]
     return run_dir
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.checker import CheckConfig, CheckResult, FaultWindow, History, check
 from harness.load import ClientHistory, LoadSpec, run_load
+from harness.progress import RunProgress
 from harness.schedule import FaultRecord, Schedule, ScheduleRunner
 from harness.stack import PipelineStack
 from harness.tracing import HarnessTracing
@@ -65,12 +66,14 @@ class ScenarioRun:
         tracing: HarnessTracing | None = None,
         on_finish: Callable[[RunOutcome], None] | None = None,
         tolerance_s: float = 1.5,
+        progress: RunProgress | None = None,
     ) -> None:
         self.stack = stack
         self.name = name
         self.tracing = tracing
         self.on_finish = on_finish
         self.tolerance_s = tolerance_s
+        self.progress = progress or RunProgress(name, enabled=False, live=False)
 
     @property
     def deadline_s(self) -> float:
@@ -101,21 +104,31 @@ class ScenarioRun:
         )
         runner = ScheduleRunner(self.stack, schedule, tracing=self.tracing)
         load_started = time.monotonic()
-        load_thread.start()
-        runner.start()
-        try:
-            if during is not None:
-                during(client)
-            load_thread.join(timeout=load.notes / max(load.rate, 0.1) + 120)
-            runner.join(timeout=schedule.end + 120)
-        finally:
-            stop.set()
-            runner.stop()
-            load_thread.join(timeout=30)
-        load_seconds = time.monotonic() - load_started
-        healed_at = max((r.end for r in runner.records), default=datetime.now(UTC))
-        leftover = self.stack.wait_quiescent(self.deadline_s + QUIESCENCE_SLACK_S)
-        self.stack.flush_wait()
+        with self.progress:
+            load_thread.start()
+            runner.start()
+            try:
+                if during is not None:
+                    during(client)
+                deadline = time.monotonic() + load.notes / max(load.rate, 0.1) + schedule.end + 120
+                while (load_thread.is_alive() or not runner.done()) and time.monotonic() < deadline:
+                    counts = client.counts
+                    self.progress.update(
+                        f"load {counts.get('ok', 0)}/{load.notes} accepted, "
+                        f"{counts.get('fail', 0) + counts.get('info', 0)} refused/unknown; "
+                        f"faults {len(runner.records)}/{len(schedule.faults)} healed"
+                    )
+                    load_thread.join(timeout=0.5)
+            finally:
+                stop.set()
+                runner.stop()
+                load_thread.join(timeout=30)
+            load_seconds = time.monotonic() - load_started
+            healed_at = max((r.end for r in runner.records), default=datetime.now(UTC))
+            self.progress.update("waiting for every note to reach a terminal status")
+            leftover = self.stack.wait_quiescent(self.deadline_s + QUIESCENCE_SLACK_S)
+            self.stack.flush_wait()
+            self.progress.update("checking the history")
         windows = tuple(FaultWindow(r.spec.kind, r.target, r.start, r.end) for r in runner.records)
         history = self.stack.history(accepted=client.accepted, faults=windows)
         assert self.stack.settings is not None
