@@ -4,26 +4,41 @@ Spans are exported over OTLP/HTTP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set, or ``OTEL_TRACES_EXPORTER=otlp``;
 ``OTEL_SDK_DISABLED=true`` turns tracing off. Root spans that are not ours (an
 idle worker's Redis polling, say) are dropped, so one note is one trace.
+
+Forked work-horses do not export: once a worker opened the relay
+(:func:`start_horse_relay`), every span a horse ends is sent at once, as one
+datagram on a UNIX socket pair made before the fork, to the worker parent,
+which exports it on its own long-lived OTLP connection. A horse then has
+nothing to flush before ``os._exit``, and a killed horse loses only the spans
+it had not ended. Should the parent be gone or the datagram too large, the
+horse falls back to exporting itself (flushed by :func:`flush_telemetry`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import socket
+import threading
+import time
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context, propagate, trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import (
     Decision,
     ParentBased,
     Sampler,
     SamplingResult,
 )
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceState
 from opentelemetry.util.types import Attributes
 
 log = logging.getLogger(__name__)
@@ -32,6 +47,16 @@ log = logging.getLogger(__name__)
 ROOT_SPAN_PREFIXES = ("note.", "reconcile", "GET ", "POST ", "PUT ", "DELETE ", "PATCH ", "fault.")
 
 _provider: TracerProvider | None = None
+_processor: ForkAwareSpanProcessor | None = None
+
+#: A horse waits at most this long for room in the relay socket before exporting itself.
+RELAY_SEND_TIMEOUT_S = 2.0
+#: The parent exports at most this many relayed spans per request...
+RELAY_BATCH = 512
+#: ... gathered for at most this long after the first (a worker SIGKILL loses them).
+RELAY_LINGER_S = 0.2
+_RELAY_MAX_DATAGRAM = 1 << 20
+_RELAY_STOP = b"\x00stop"
 
 
 class OwnRootsSampler(Sampler):
@@ -71,7 +96,7 @@ def configure_telemetry(service_name: str, *, instrument_clients: bool = True) -
 
     ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` override ``service_name``.
     """
-    global _provider  # noqa: PLW0603 - one provider per process, by OpenTelemetry's design
+    global _provider, _processor  # one provider per process, by OpenTelemetry's design
     if _provider is not None:
         return True
     if not _exporter_wanted():
@@ -81,9 +106,10 @@ def configure_telemetry(service_name: str, *, instrument_clients: bool = True) -
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
     sampler = None if os.environ.get("OTEL_TRACES_SAMPLER") else ParentBased(OwnRootsSampler())
     provider = TracerProvider(resource=resource, sampler=sampler)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    processor = ForkAwareSpanProcessor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
-    _provider = provider
+    _provider, _processor = provider, processor
     if instrument_clients:
         _instrument_clients()
     log.info("OpenTelemetry exporting spans over OTLP as %s", service_name)
@@ -98,17 +124,210 @@ def _instrument_clients() -> None:
     PsycopgInstrumentor().instrument(enable_commenter=False, skip_dep_check=True)
 
 
+def start_horse_relay() -> bool:
+    """In a worker parent, before it forks horses: relay their spans through this process.
+
+    Returns False (and changes nothing) when telemetry is off."""
+    if _provider is None or _processor is None:
+        return False
+    if _processor.relay is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        _processor.relay = SpanRelay(OTLPSpanExporter(), _provider.resource)
+    return True
+
+
 def flush_telemetry(timeout_ms: int = 5_000) -> None:
-    """Export buffered spans now (a work-horse calls this before it exits)."""
+    """Export buffered spans now (a work-horse calls this before it exits; with the relay
+    open its spans are already with the parent, and this exports nothing)."""
     if _provider is not None:
         _provider.force_flush(timeout_ms)
 
 
 def shutdown_telemetry() -> None:
-    global _provider  # noqa: PLW0603
+    global _provider, _processor
     if _provider is not None:
         _provider.shutdown()
-        _provider = None
+        _provider, _processor = None, None
+
+
+class ForkAwareSpanProcessor(SpanProcessor):
+    """Batch export in the process that configured telemetry; in a forked child with a
+    :class:`SpanRelay` open, each ended span goes to the parent instead."""
+
+    def __init__(self, batch: BatchSpanProcessor) -> None:
+        self.batch = batch
+        self.relay: SpanRelay | None = None
+        self._pid = os.getpid()
+
+    def on_start(self, span: Span, parent_context: context.Context | None = None) -> None:
+        self.batch.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        relay = self.relay
+        if relay is not None and os.getpid() != self._pid and relay.send(span):
+            return
+        self.batch.on_end(span)
+
+    def shutdown(self) -> None:
+        if self.relay is not None and os.getpid() == self._pid:
+            self.relay.close()
+        self.batch.shutdown()  # type: ignore[no-untyped-call]
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.batch.force_flush(timeout_millis)
+
+
+class SpanRelay:
+    """A UNIX datagram socket pair: forked children :meth:`send` ended spans, one datagram
+    each; a daemon thread of the parent exports them, batched, with ``exporter``."""
+
+    def __init__(self, exporter: SpanExporter, resource: Resource) -> None:
+        self.exporter = exporter
+        self.resource = resource
+        self.exported = 0
+        self._recv, self._send = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._send.settimeout(RELAY_SEND_TIMEOUT_S)
+        self._pid = os.getpid()
+        # A child closes its copy of the receiving end: once the parent is gone, a send
+        # fails at once (ECONNREFUSED) and the child exports its spans itself.
+        reinit = weakref.WeakMethod(self._after_fork_in_child)
+        os.register_at_fork(after_in_child=lambda: (m := reinit()) and m())
+        self._thread = threading.Thread(target=self._run, name="otel-horse-relay", daemon=True)
+        self._thread.start()
+
+    def _after_fork_in_child(self) -> None:
+        if os.getpid() != self._pid:
+            self._recv.close()
+
+    def send(self, span: ReadableSpan) -> bool:
+        """Hand ``span`` to the parent; False if it cannot take it (export it yourself)."""
+        try:
+            self._send.send(encode_span(span))
+        except (OSError, TypeError, ValueError) as exc:
+            log.debug("span relay unavailable (%s); exporting from this process", exc)
+            return False
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Export what the children sent so far, then stop the thread (parent only)."""
+        if self._thread.is_alive():
+            try:
+                self._send.send(_RELAY_STOP)
+            except OSError:
+                pass
+            else:
+                self._thread.join(timeout)
+        self.exporter.shutdown()
+
+    def _collect(self) -> list[bytes]:
+        """Block for one datagram, then gather more for up to ``RELAY_LINGER_S`` (one
+        export request per batch, not per span)."""
+        self._recv.settimeout(None)
+        frames = [self._recv.recv(_RELAY_MAX_DATAGRAM)]
+        deadline = time.monotonic() + RELAY_LINGER_S
+        while len(frames) < RELAY_BATCH and frames[-1] != _RELAY_STOP:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._recv.settimeout(remaining)
+            try:
+                frames.append(self._recv.recv(_RELAY_MAX_DATAGRAM))
+            except TimeoutError:
+                break
+        return frames
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            try:
+                frames = self._collect()
+            except OSError:
+                return
+            spans = []
+            for frame in frames:
+                if frame == _RELAY_STOP:
+                    stop = True
+                    continue
+                try:
+                    spans.append(decode_span(frame, self.resource))
+                except (ValueError, KeyError, TypeError, IndexError):
+                    log.warning("span relay: dropped an undecodable span (%d bytes)", len(frame))
+            if spans:
+                token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+                try:
+                    self.exporter.export(spans)
+                    self.exported += len(spans)
+                except Exception:
+                    log.exception("span relay: export of %d spans failed", len(spans))
+                finally:
+                    context.detach(token)
+
+
+def _context_fields(ctx: SpanContext) -> list[Any]:
+    return [
+        ctx.trace_id,
+        ctx.span_id,
+        ctx.is_remote,
+        int(ctx.trace_flags),
+        ctx.trace_state.to_header(),
+    ]
+
+
+def _context_of(fields: Sequence[Any]) -> SpanContext:
+    trace_id, span_id, is_remote, flags, state = fields
+    return SpanContext(
+        int(trace_id),
+        int(span_id),
+        bool(is_remote),
+        trace.TraceFlags(int(flags)),
+        TraceState.from_header([state]) if state else TraceState(),
+    )
+
+
+def _attrs(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(values or {})
+
+
+def encode_span(span: ReadableSpan) -> bytes:
+    """One ended span as compact JSON (resource left out: the parent's is the same)."""
+    if span.context is None:
+        raise ValueError("span without a context")
+    scope = span.instrumentation_scope
+    data = {
+        "n": span.name,
+        "c": _context_fields(span.context),
+        "p": _context_fields(span.parent) if span.parent is not None else None,
+        "k": span.kind.value,
+        "s": span.start_time,
+        "e": span.end_time,
+        "a": _attrs(span.attributes),
+        "ev": [[ev.name, _attrs(ev.attributes), ev.timestamp] for ev in span.events],
+        "l": [[_context_fields(li.context), _attrs(li.attributes)] for li in span.links],
+        "st": [span.status.status_code.value, span.status.description],
+        "i": [scope.name, scope.version, scope.schema_url] if scope is not None else None,
+    }
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def decode_span(frame: bytes, resource: Resource) -> ReadableSpan:
+    data = json.loads(frame)
+    scope = data["i"]
+    code, description = data["st"]
+    return ReadableSpan(
+        name=data["n"],
+        context=_context_of(data["c"]),
+        parent=_context_of(data["p"]) if data["p"] is not None else None,
+        resource=resource,
+        attributes=data["a"],
+        events=[Event(name, attrs, timestamp) for name, attrs, timestamp in data["ev"]],
+        links=[Link(_context_of(ctx), attrs) for ctx, attrs in data["l"]],
+        kind=SpanKind(data["k"]),
+        status=Status(StatusCode(code), description),
+        start_time=data["s"],
+        end_time=data["e"],
+        instrumentation_scope=InstrumentationScope(*scope) if scope is not None else None,
+    )
 
 
 def current_trace_context() -> dict[str, str]:

@@ -21,6 +21,7 @@ from notepipe.queue.runtime import install_runtime
 from notepipe.redact import redact_text
 from notepipe.settings import Settings
 from notepipe.store.db import connect
+from notepipe.telemetry import start_horse_relay
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,12 @@ def run_worker(
     max_jobs: int | None = None,
     logging_level: str = "INFO",
 ) -> bool:
-    """Load the stages once (horses inherit them), then work with RQ's scheduler on."""
+    """Load the stages once (horses inherit them), then work with RQ's scheduler on.
+
+    With telemetry on, horses hand their spans to this process, which exports them
+    on one long-lived connection (see :func:`notepipe.telemetry.start_horse_relay`)."""
     install_runtime(settings)
+    start_horse_relay()
     stop = threading.Event()
     reconciler: threading.Thread | None = None
     if with_reconciler:

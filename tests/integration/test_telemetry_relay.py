@@ -1,0 +1,182 @@
+"""The horse span relay: forked children hand ended spans to the parent, which exports them."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, SpanKind, StatusCode
+
+from notepipe.telemetry import ForkAwareSpanProcessor, SpanRelay, decode_span, encode_span
+
+RESOURCE = Resource.create({"service.name": "relay-test"})
+
+
+class Rig:
+    """A tracer whose spans are batch-exported to ``direct`` in this process and relayed
+    to ``relayed`` (exported by this process's relay thread) from forked children."""
+
+    def __init__(self) -> None:
+        self.direct = InMemorySpanExporter()
+        self.relayed = InMemorySpanExporter()
+        self.processor = ForkAwareSpanProcessor(BatchSpanProcessor(self.direct))
+        self.processor.relay = SpanRelay(self.relayed, RESOURCE)
+        self.provider = TracerProvider(resource=RESOURCE)
+        self.provider.add_span_processor(self.processor)
+        self.tracer = self.provider.get_tracer("relay-test")
+
+    def drain(self) -> list[ReadableSpan]:
+        """Stop the relay once it exported everything sent before; return what it exported."""
+        assert self.processor.relay is not None
+        self.processor.relay.close()
+        return list(self.relayed.get_finished_spans())
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    rig = Rig()
+    yield rig
+    rig.provider.shutdown()
+
+
+def _fork(child: object) -> int:
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 0
+        try:
+            child()  # type: ignore[operator]
+        except BaseException:
+            code = 1
+        os._exit(code)  # like an RQ work-horse: no atexit, no flush
+    return pid
+
+
+def _exit_code(pid: int) -> int:
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_span_survives_encoding(rig: Rig) -> None:
+    link_ctx = trace.SpanContext(0xABC, 0xDEF, is_remote=True)
+    with rig.tracer.start_as_current_span(
+        "note.attempt",
+        kind=SpanKind.CONSUMER,
+        attributes={"note.id": 7, "rq.job.id": "note-7-a0", "tags": ("a", "b"), "ok": True},
+        links=[Link(link_ctx, {"why": "retry"})],
+        record_exception=False,
+    ) as parent:
+        with rig.tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT) as child:
+            child.set_attribute("db.system", "postgresql")
+        parent.record_exception(RuntimeError("boom"))
+        parent.set_status(StatusCode.ERROR, "attempt 1 failed")
+        parent.set_attribute("note.outcome", "retry")
+    rig.provider.force_flush()
+    originals = {s.name: s for s in rig.direct.get_finished_spans()}
+    for name, original in originals.items():
+        copy = decode_span(encode_span(original), RESOURCE)
+        assert copy.name == name
+        assert copy.context == original.context
+        assert copy.parent == original.parent
+        assert copy.kind == original.kind
+        assert (copy.start_time, copy.end_time) == (original.start_time, original.end_time)
+        assert dict(copy.attributes or {}) == {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in (original.attributes or {}).items()
+        }
+        assert [(e.name, e.timestamp) for e in copy.events] == [
+            (e.name, e.timestamp) for e in original.events
+        ]
+        assert copy.status.status_code == original.status.status_code
+        assert copy.status.description == original.status.description
+        assert copy.instrumentation_scope == original.instrumentation_scope
+        assert copy.resource is RESOURCE
+    attempt = decode_span(encode_span(originals["note.attempt"]), RESOURCE)
+    assert attempt.links[0].context.span_id == 0xDEF
+    assert dict(attempt.links[0].attributes or {}) == {"why": "retry"}
+    exception = attempt.events[0]
+    assert (exception.attributes or {})["exception.type"] == "RuntimeError"
+
+
+def test_horse_spans_are_exported_by_the_parent(rig: Rig) -> None:
+    def horse() -> None:
+        with (
+            rig.tracer.start_as_current_span("note.attempt", attributes={"note.id": 1}),
+            rig.tracer.start_as_current_span("UPDATE"),
+        ):
+            pass
+
+    assert _exit_code(_fork(horse)) == 0
+    spans = rig.drain()
+    assert sorted(s.name for s in spans) == ["UPDATE", "note.attempt"]
+    attempt = next(s for s in spans if s.name == "note.attempt")
+    update = next(s for s in spans if s.name == "UPDATE")
+    assert update.parent is not None and update.parent.span_id == attempt.context.span_id
+    assert attempt.resource is RESOURCE
+    rig.provider.force_flush()
+    assert rig.direct.get_finished_spans() == ()  # the horse exported nothing itself
+
+
+def test_parent_spans_still_go_through_the_batch_processor(rig: Rig) -> None:
+    with rig.tracer.start_as_current_span("reconcile"):
+        pass
+    rig.provider.force_flush()
+    assert [s.name for s in rig.direct.get_finished_spans()] == ["reconcile"]
+    assert rig.drain() == []
+
+
+def test_killed_horse_loses_only_its_open_spans(rig: Rig) -> None:
+    ready_r, ready_w = os.pipe()
+    hold_r, hold_w = os.pipe()
+
+    def horse() -> None:
+        os.close(ready_r)
+        os.close(hold_w)
+        with rig.tracer.start_as_current_span("note.attempt"):
+            with rig.tracer.start_as_current_span("claim"):
+                pass
+            os.write(ready_w, b"x")  # "claim" has ended (and was sent)
+            os.read(hold_r, 1)  # blocks until killed
+
+    pid = _fork(horse)
+    os.close(ready_w)
+    os.close(hold_r)
+    try:
+        assert os.read(ready_r, 1) == b"x"
+        os.kill(pid, signal.SIGKILL)
+        assert _exit_code(pid) == -signal.SIGKILL
+    finally:
+        os.close(ready_r)
+        os.close(hold_w)
+    assert [s.name for s in rig.drain()] == ["claim"]
+
+
+def test_horse_exports_itself_when_the_relay_cannot_take_a_span(rig: Rig) -> None:
+    """A span larger than a datagram may be: the horse falls back to its own export."""
+    report_r, report_w = os.pipe()
+
+    def horse() -> None:
+        os.close(report_r)
+        with rig.tracer.start_as_current_span("small"):
+            pass
+        with rig.tracer.start_as_current_span("huge", attributes={"blob": "x" * (4 << 20)}):
+            pass
+        rig.provider.force_flush()  # what process_note_job's finally does
+        names = ",".join(s.name for s in rig.direct.get_finished_spans())
+        os.write(report_w, names.encode())
+
+    pid = _fork(horse)
+    os.close(report_w)
+    try:
+        exported_by_horse = os.read(report_r, 1024).decode()
+    finally:
+        os.close(report_r)
+    assert _exit_code(pid) == 0
+    assert exported_by_horse == "huge"
+    assert [s.name for s in rig.drain()] == ["small"]
