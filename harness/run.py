@@ -7,6 +7,7 @@ checker once every fault has healed and the pipeline has gone quiet.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,36 @@ from notepipe.deadlines import time_to_terminal
 
 #: Allowance on top of time_to_terminal for the quiescence wait (process start-up, load).
 QUIESCENCE_SLACK_S = 15.0
+#: The slowest drain (notes/s) the quiescence wait allows for before giving up.
+MIN_DRAIN_RATE = 2.0
+
+
+def backlog_allowances(history: History) -> dict[int, float]:
+    """Per note: how long it may wait behind the notes ahead of it in the queue.
+
+    ``time_to_terminal`` assumes a free worker. A note accepted while ``k`` earlier
+    notes were still in flight waits for them first: ``k / rate`` seconds, with the
+    rate this run achieved (terminal notes per second, first acceptance to last
+    terminal status; fault downtime lowers it). Measured in the run, so a slower
+    machine (or ``-n 2``) gets a proportionally larger allowance; a stuck note is
+    still caught, and so is a note that waits longer than its backlog explains.
+    """
+    notes = sorted(history.notes, key=lambda n: n.created_at)
+    done = sorted(n.completed_at for n in notes if n.completed_at is not None)
+    if len(done) < 2:
+        return {}
+    span = (done[-1] - notes[0].created_at).total_seconds()
+    if span <= 0:
+        return {}
+    rate = len(done) / span
+    allowances: dict[int, float] = {}
+    finished = 0
+    for index, note in enumerate(notes):
+        while finished < len(done) and done[finished] <= note.created_at:
+            finished += 1
+        in_flight_ahead = index - finished
+        allowances[note.id] = max(0, in_flight_ahead) / rate
+    return allowances
 
 
 @dataclass
@@ -126,15 +157,18 @@ class ScenarioRun:
             load_seconds = time.monotonic() - load_started
             healed_at = max((r.end for r in runner.records), default=datetime.now(UTC))
             self.progress.update("waiting for every note to reach a terminal status")
-            leftover = self.stack.wait_quiescent(self.deadline_s + QUIESCENCE_SLACK_S)
+            leftover = self.stack.wait_quiescent(
+                self.deadline_s + QUIESCENCE_SLACK_S + len(client.accepted) / MIN_DRAIN_RATE
+            )
             self.stack.flush_wait()
             self.progress.update("checking the history")
         windows = tuple(FaultWindow(r.spec.kind, r.target, r.start, r.end) for r in runner.records)
         history = self.stack.history(accepted=client.accepted, faults=windows)
         assert self.stack.settings is not None
-        config = CheckConfig.from_settings(
-            self.stack.settings,
-            deadline_s=self.deadline_s,
+        backlog = backlog_allowances(history)
+        config = dataclasses.replace(
+            CheckConfig.from_settings(self.stack.settings, deadline_s=self.deadline_s),
+            backlog_s=backlog,
             tolerance_s=self.tolerance_s,
             healed_at=healed_at,
         )
@@ -157,6 +191,7 @@ class ScenarioRun:
                 "client_ops": client.counts,
                 "load_seconds": round(load_seconds, 2),
                 "deadline_s": round(self.deadline_s, 1),
+                "backlog_allowance_max_s": round(max(backlog.values(), default=0.0), 1),
                 **(figures or {}),
             },
         )

@@ -129,6 +129,9 @@ class CheckConfig:
     healed_at: datetime | None = None
     recovery_markers: tuple[str, ...] = DEFAULT_RECOVERY_MARKERS
     non_retryable_markers: tuple[str, ...] = DEFAULT_NON_RETRYABLE_MARKERS
+    #: Per note: seconds it may wait behind the queue's backlog on top of ``deadline_s``
+    #: (``deadline_s`` assumes a free worker; see ``harness.run.backlog_allowances``).
+    backlog_s: Mapping[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:

@@ -100,7 +100,8 @@ class NoteTimeline:
             return None
         if healed_at is not None and healed_at > start:
             start = healed_at
-        return start + timedelta(seconds=config.deadline_s)
+        backlog = config.backlog_s.get(self.note_id, 0.0)
+        return start + timedelta(seconds=config.deadline_s + backlog)
 
 
 def is_recovery(claim: LedgerEvent, end: LedgerEvent, markers: tuple[str, ...]) -> bool:

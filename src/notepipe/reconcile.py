@@ -131,7 +131,11 @@ class Reconciler:
                 continue  # the retry is not due yet
             try:
                 job_id = self.note_queue.enqueue_note(
-                    note_id, attempts_made=attempt, trace_context=row["trace_context"], force=True
+                    note_id,
+                    attempts_made=attempt,
+                    trace_context=row["trace_context"],
+                    force=True,
+                    at_front=True,
                 )
             except EnqueueFailed as exc:
                 report.errors.append(str(exc))
@@ -172,7 +176,9 @@ class Reconciler:
     def _rq_maintenance(self, report: PassReport) -> None:
         lock = self.redis.lock(
             LOCK_KEY.format(queue=self.settings.queue_name),
-            timeout=max(30.0, 3 * self.settings.reconcile_interval),
+            # Short: a pass takes well under a second, and a lock orphaned by a Redis
+            # restart (AOF keeps it) must not stall maintenance for long.
+            timeout=max(2.0, 4 * self.settings.reconcile_interval),
             blocking=False,
         )
         try:

@@ -55,11 +55,14 @@ class RQNoteQueue:
         attempts_made: int = 0,
         trace_context: Mapping[str, str] | None = None,
         force: bool = False,
+        at_front: bool | None = None,
     ) -> str:
         """Enqueue the job for ``note_id``; return its job id. Raise :class:`EnqueueFailed`.
 
         A job with the same id that is still queued/scheduled/started is left alone,
-        unless ``force`` (the reconciler decided that job is dead).
+        unless ``force`` (the reconciler decided that job is dead). Retries, and
+        notes whose job was lost (``at_front``), go to the front of the queue: they
+        have waited their turn once already.
         """
         job_id = job_id_for(note_id, attempts_made)
         with tracer.start_as_current_span(
@@ -83,7 +86,7 @@ class RQNoteQueue:
                     retry=self.retry_for(attempts_made),
                     meta=meta,
                     description=f"enrich note {note_id}",
-                    at_front=attempts_made > 0,
+                    at_front=attempts_made > 0 if at_front is None else at_front,
                 )
             except RedisError as exc:
                 span.record_exception(exc)
