@@ -221,8 +221,9 @@ class ProxyToxic(Fault):
 
 
 class ScaleWorkers(Fault):
-    """Scale the worker pool by ``params.delta`` (``+N`` starts N workers, ``-N`` stops N with
-    a warm shutdown, idle ones first); heal restores the pool size found at inject."""
+    """Scale the worker pool by ``params.delta`` (``+N`` starts N workers and waits until RQ
+    knows them, ``-N`` stops N with a warm shutdown, idle ones first); heal restores the pool
+    size found at inject."""
 
     kind = "scale_workers"
 
@@ -241,8 +242,14 @@ class ScaleWorkers(Fault):
             self._resize(self.original)
 
     def _resize(self, count: int) -> None:
+        from harness.processes import wait_worker_registered
+
+        added = []
         while len(self.stack.workers) < count:
-            self.stack.add_worker()
+            added.append(self.stack.add_worker())
+        if added and self.stack.observer is not None:
+            for worker in added:  # scaled up = serving: each new worker registered with RQ
+                wait_worker_registered(self.stack.observer.redis_dsn, worker)
         while len(self.stack.workers) > count:
             # Idle live workers first, newest first: the least work interrupted. A dead worker
             # stays: another fault's heal replaces it.

@@ -20,7 +20,6 @@ from harness.load import LoadSpec
 from harness.run import RunOutcome
 from harness.schedule import Schedule
 from harness.stack import PipelineStack
-from harness.wait import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -124,64 +123,65 @@ def _registered_with_rq(stack: PipelineStack) -> int:
         client.close()
 
 
-def test_scale_workers_up_and_down_then_kill_any_note_in_attempt_1(
+def test_kill_any_note_in_attempt_1_then_scale_workers_up_and_down(
     notepipe_stack: MakeStack, notepipe_run: MakeRun
 ) -> None:
     stack = notepipe_stack(workers=2, proxies=False)
     schedule = Schedule(
         [
-            FaultSpec("scale_workers", at=0.5, duration=7.0, params={"delta": 2}),
             FaultSpec(
                 "kill_at_attempt",
-                at=1.0,
+                at=0.2,
                 duration=0.5,
                 params={"note_index": "any", "attempt": 1, "timeout": 20},
             ),
-            FaultSpec("scale_workers", at=9.0, duration=2.0, params={"delta": -1}),
+            FaultSpec("scale_workers", at=1.0, duration=3.0, params={"delta": 2}),
+            FaultSpec("scale_workers", at=5.0, duration=2.0, params={"delta": -1}),
         ],
         seed=2,
     )
-    sizes: list[int] = []
-
-    def watch(_client: Any) -> None:
-        """While the load runs: the pool grows to 4 (RQ sees them), then shrinks to 1."""
-        live = lambda: sum(w.alive() for w in stack.workers)  # noqa: E731
-        wait_until(
-            lambda: live() == 4 and _registered_with_rq(stack) == 4, 20, describe="4 workers"
-        )
-        sizes.append(4)
-        wait_until(lambda: len(stack.workers) == 1, 30, describe="the pool down to 1 worker")
-        sizes.append(1)
-
-    outcome = notepipe_run(stack).execute(
-        LoadSpec(notes=30, rate=3, special=SLOW), schedule, during=watch
-    )
+    outcome = notepipe_run(stack).execute(LoadSpec(notes=30, rate=2, special=SLOW), schedule)
     assert outcome.result.verdict == "valid", outcome.explain()
-    assert sizes == [4, 1]
     records = sorted(outcome.faults, key=lambda r: r.start)
     assert [(r.spec.kind, r.error) for r in records] == [
-        ("scale_workers", None),
         ("kill_at_attempt", None),
         ("scale_workers", None),
+        ("scale_workers", None),
     ], outcome.explain()
-    assert records[0].target == "workers 2->4"
-    assert records[2].target == "workers 2->1"
-    # Heal restored each pool size: 2 workers at the end, all alive.
-    assert len(stack.workers) == 2
-    assert all(w.alive() for w in stack.workers)
 
-    kill = records[1]
+    kill = records[0]
     assert "missed" not in kill.target, kill.target
     note = int(kill.target.split("note ")[1].split(",")[0])
     claims = _claims(_events(stack, note))
     assert claims.get(1) == _killed_rq_name(stack, kill.target)
     assert 2 in claims, "the killed attempt was not retried"
 
-    # Workers added by the scale-up took work: more distinct workers than ever ran at once.
+    # Scale up returns once RQ knows the new workers; heal and scale down stop workers with a
+    # warm shutdown (exit code 0, recorded by RQ).
+    assert records[1].target == "workers 2->4"
+    assert records[2].target == "workers 2->1"
+    assert len(stack.workers) == 2
+    assert all(w.alive() for w in stack.workers)
+    assert _registered_with_rq(stack) == 2
+    scaled_away = [w for w in stack.retired if w.rq_worker_name != claims.get(1)]
+    assert len(scaled_away) == 3  # two at the scale-up's heal, one by the scale-down
+    assert [w.proc.returncode for w in scaled_away] == [0, 0, 0]
     assert stack.observer is not None
+    client = redis.Redis.from_url(stack.observer.redis_dsn, socket_timeout=5)
+    try:
+        # RQ records a warm shutdown's request and the death in the worker's hash.
+        seen = {w.name: client.hgetall(f"rq:worker:{w.rq_worker_name}") for w in scaled_away}
+        for name, info in seen.items():
+            assert b"shutdown_requested_date" in info, (name, info)
+            assert b"death" in info, (name, info)
+    finally:
+        client.close()
+
+    # Workers added by the scale-up took work: besides the two first workers and the killed
+    # one's replacement, at least one more claimed notes.
     with psycopg.connect(stack.observer.database_dsn) as conn:
         row = conn.execute(
             "SELECT count(DISTINCT worker) FROM note_events WHERE to_status = 'processing'"
         ).fetchone()
     assert row is not None
-    assert int(row[0]) >= 3
+    assert int(row[0]) >= 4

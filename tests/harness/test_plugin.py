@@ -21,7 +21,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,11 +288,9 @@ def _run(pytester: pytest.Pytester, *args: str, env: dict[str, str] | None = Non
 
 def _assert_nothing_outlives(run: WatchedRun) -> None:
     try:
-        wait_until(
-            lambda: not run.survivors(),
-            15,
-            describe=f"every process of the run to exit; still alive: {run.survivors()}",
-        )
+        wait_until(lambda: not run.survivors(), 15, describe="every process of the run to exit")
+    except AssertionError:
+        pytest.fail(f"processes outlived the pytest session: {run.survivors()}")
     finally:
         run.kill_survivors()
 
@@ -315,57 +312,49 @@ REPORT_FILES = {
 }
 
 
-# ---------------------------------------------------------------- options and header
-@pytest.mark.parametrize(
-    ("args", "env", "message"),
-    [
-        (
-            ("--notepipe-backend", "bogus"),
-            {},
-            "notepipe: unknown backend 'bogus'",
-        ),
-        (
-            (),
-            {"NOTEPIPE_BACKEND": "bogus"},
-            "notepipe: unknown backend 'bogus' from NOTEPIPE_BACKEND",
-        ),
-        (
-            ("--notepipe-backend", "local", "--notepipe-soak", "0"),
-            {},
-            "notepipe: --notepipe-soak takes a positive number of examples",
-        ),
-    ],
-    ids=["option", "env", "soak-0"],
-)
-def test_bad_options_are_usage_errors_before_anything_starts(
-    pytester: pytest.Pytester, args: tuple[str, ...], env: dict[str, str], message: str
-) -> None:
+# ---------------------------------------------------------------- options
+BAD_OPTIONS = {
+    "option": (
+        ("--notepipe-backend", "bogus"),
+        {},
+        "notepipe: unknown backend 'bogus'",
+    ),
+    "env": (
+        (),
+        {"NOTEPIPE_BACKEND": "bogus"},
+        "notepipe: unknown backend 'bogus' from NOTEPIPE_BACKEND",
+    ),
+    "soak-0": (
+        ("--notepipe-backend", "local", "--notepipe-soak", "0"),
+        {},
+        "notepipe: --notepipe-soak takes a positive number of examples",
+    ),
+}
+
+
+def test_bad_options_are_usage_errors_before_anything_starts(pytester: pytest.Pytester) -> None:
     _scenarios(pytester, test_scenario=TINY)
-    started = time.monotonic()
-    run = _run(pytester, *args, "--notepipe-report-dir", "reports", env=env)
-    elapsed = time.monotonic() - started
-    assert run.proc.returncode == pytest.ExitCode.USAGE_ERROR, run.stdout + run.stderr
-    assert message in run.stderr, run.stderr
-    assert "Traceback" not in run.stderr, run.stderr
-    # Nothing started: the run's process tree was the pytest process alone, and it was quick.
-    children = [cmd for (pid, _), cmd in run.seen.items() if pid != run.proc.pid]
-    assert children == [], children
-    assert not any(re.search(r"redis-server|postgres", cmd) for cmd in run.seen_commands())
+    # The three runs go side by side: each only has to start Python and be refused.
+    runs = {
+        name: _start(pytester, *args, "--notepipe-report-dir", "reports", env=env)
+        for name, (args, env, _) in BAD_OPTIONS.items()
+    }
+    for name, run in runs.items():
+        run.wait()
+        message = BAD_OPTIONS[name][2]
+        assert run.proc.returncode == pytest.ExitCode.USAGE_ERROR, (name, run.stdout, run.stderr)
+        assert message in run.stderr, (name, run.stderr)
+        assert "Traceback" not in run.stderr, (name, run.stderr)
+        assert "valid: local, testcontainers, external, auto" in run.stderr or name == "soak-0"
+        # Nothing started: the run's process tree was the pytest process alone.
+        children = [cmd for (pid, _), cmd in run.seen.items() if pid != run.proc.pid]
+        assert children == [], (name, children)
+        assert not any(re.search(r"redis-server|postgres", c) for c in run.seen_commands())
     assert not (pytester.path / "reports").exists()
-    assert elapsed < 20, elapsed
-
-
-def test_header_names_backend_and_versions(pytester: pytest.Pytester) -> None:
-    _scenarios(pytester, test_scenario=TINY)
-    result = pytester.runpytest_subprocess(*LOCAL, "--collect-only", "-p", "no:cacheprovider")
-    result.stdout.re_match_lines(
-        [r"notepipe: backend=local \(redis .*\d+\.\d+.*, postgres \d+(\.\d+)+\); run \S+"]
-    )
-    assert result.ret == pytest.ExitCode.OK
 
 
 # ---------------------------------------------------------------- runs and reports
-def test_tiny_scenario_passes_and_writes_the_run_report(pytester: pytest.Pytester) -> None:
+def test_tiny_scenario_header_verdict_table_and_run_report(pytester: pytest.Pytester) -> None:
     _scenarios(pytester, test_scenario=TINY)
     report_dir = pytester.path / "reports"
     result = pytester.runpytest_subprocess(
@@ -379,6 +368,7 @@ def test_tiny_scenario_passes_and_writes_the_run_report(pytester: pytest.Pyteste
     result.assert_outcomes(passed=1)
     result.stdout.re_match_lines(
         [
+            r"notepipe: backend=local \(redis .*\d+\.\d+.*, postgres \d+(\.\d+)+\); run \S+",
             r"=+ notepipe verdicts =+",
             r"scenario\s+verdict\s+test\s+notes\s+completed\s+failed\s+recovered\s+lost\s+dup\s+stuck",
             r"test_tiny\s+valid\s+passed\s+30\s+\d+\s+0\s+\d+\s+0\s+0\s+0",
@@ -395,7 +385,9 @@ def test_tiny_scenario_passes_and_writes_the_run_report(pytester: pytest.Pyteste
         ("test_tiny", "valid", "passed")
     ]
     assert [f["kind"] for f in scenarios[0]["faults"]] == ["kill_worker"]
-    assert run_dir.name in str(result.stdout)  # the header's run id names the directory
+    header = re.search(r"notepipe: backend=local .*; run (\S+)", str(result.stdout))
+    assert header is not None
+    assert header.group(1) == run_dir.name  # the header's run id names the report directory
     assert json.loads((report_dir / "latest" / "summary.json").read_text()) == summary
 
 
