@@ -8,7 +8,12 @@ exporting every span over OTLP/HTTP to a ``harness.collector.TraceCollector``.
 Rounds alternate (off/on, then on/off, ...), each posting a burst of notes as
 fast as 16 client threads can and waiting until all are terminal; throughput is
 ``notes / (last completed_at - first created_at)`` from the ledger (API, queue
-and workers all included). The figure is the median over rounds, per mode.
+and workers all included). The figure is the median over rounds, per mode; next
+to it the median of the per-round on/off ratios (the two bursts of a round run
+back to back, so they share the machine's load), and the CPU time per note:
+every process of the stack (API, workers with their reaped work-horses,
+reconciler, Redis, PostgreSQL with its backends) plus this process (the posting
+client, and the collector decoding spans), from ``/proc`` and ``getrusage``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import statistics
 import tempfile
 import time
@@ -24,6 +30,7 @@ from pathlib import Path
 
 import httpx
 
+from harness import reaper
 from harness.collector import TraceCollector
 from harness.wait import wait_until
 from notepipe.capacity import local_stack, note_body
@@ -50,6 +57,22 @@ def burst(api_url: str, settings: Settings, notes: int, seed: int) -> float:
     return notes / span
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of ``pids`` and their reaped children, plus this process's."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += sum(int(f) for f in fields[11:15]) / _TICKS  # utime stime cutime cstime
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return total + own.ru_utime + own.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notes", type=int, default=200)
@@ -60,31 +83,20 @@ def main() -> None:
         del os.environ[key]  # the stacks get exactly the OTEL_* below
     base = load_settings()
     results: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    ratios: list[float] = []
     with (
         tempfile.TemporaryDirectory(prefix="bench-tracing-") as logs,
         TraceCollector() as collector,
     ):
         on_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint}
         off_env = {"OTEL_SDK_DISABLED": "true"}
-        with (
-            local_stack(base, args.workers, Path(logs) / "off", off_env) as (off_url, off_s),
-            local_stack(base, args.workers, Path(logs) / "on", on_env) as (on_url, on_s),
-        ):
-            stacks = {"off": (off_url, off_s), "on": (on_url, on_s)}
-            burst(off_url, off_s, 20, seed=-1)  # warm both (imports, connections)
-            burst(on_url, on_s, 20, seed=-1)
-            for round_ in range(args.rounds):
-                order = ("off", "on") if round_ % 2 == 0 else ("on", "off")
-                for mode in order:
-                    url, settings = stacks[mode]
-                    started = time.monotonic()
-                    rate = burst(url, settings, args.notes, seed=round_)
-                    results[mode].append(rate)
-                    print(
-                        f"round {round_ + 1} tracing {mode:>3}: {rate:6.1f} notes/s "
-                        f"({time.monotonic() - started:.1f}s wall)",
-                        flush=True,
-                    )
+        with local_stack(base, args.workers, Path(logs) / "off", off_env) as (off_url, off_s):
+            off_pids = [p.pid for p in reaper.registered()]
+            with local_stack(base, args.workers, Path(logs) / "on", on_env) as (on_url, on_s):
+                on_pids = [p.pid for p in reaper.registered() if p.pid not in off_pids]
+                stacks = {"off": (off_url, off_s, off_pids), "on": (on_url, on_s, on_pids)}
+                _rounds(args, stacks, results, cpu, ratios)
         spans = collector.stats.spans
     off, on = statistics.median(results["off"]), statistics.median(results["on"])
     loss = (1 - on / off) * 100
@@ -93,7 +105,44 @@ def main() -> None:
     )
     print(f"tracing on : median {on:.1f} notes/s  {' '.join(f'{r:.1f}' for r in results['on'])}")
     print(f"on/off throughput ratio {on / off:.3f} -> loss {loss:+.1f} % (goal <= 5 %)")
+    print(
+        f"median of per-round on/off ratios {statistics.median(ratios):.3f} "
+        f"({' '.join(f'{r:.3f}' for r in ratios)})"
+    )
+    cpu_off, cpu_on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+    print(
+        f"CPU per note (stack + client/collector): off {cpu_off * 1000:.1f} ms, "
+        f"on {cpu_on * 1000:.1f} ms -> tracing costs {(cpu_on / cpu_off - 1) * 100:+.1f} % CPU"
+    )
     print(f"spans received by the collector: {spans}")
+
+
+def _rounds(
+    args: argparse.Namespace,
+    stacks: dict[str, tuple[str, Settings, list[int]]],
+    results: dict[str, list[float]],
+    cpu: dict[str, list[float]],
+    ratios: list[float],
+) -> None:
+    for url, settings, _ in stacks.values():
+        burst(url, settings, 20, seed=-1)  # warm both (imports, connections)
+    for round_ in range(args.rounds):
+        order = ("off", "on") if round_ % 2 == 0 else ("on", "off")
+        rates: dict[str, float] = {}
+        for mode in order:
+            url, settings, pids = stacks[mode]
+            started, cpu_before = time.monotonic(), cpu_seconds(pids)
+            rate = burst(url, settings, args.notes, seed=round_)
+            cpu[mode].append((cpu_seconds(pids) - cpu_before) / args.notes)
+            results[mode].append(rate)
+            rates[mode] = rate
+            print(
+                f"round {round_ + 1} tracing {mode:>3}: {rate:6.1f} notes/s "
+                f"({time.monotonic() - started:.1f}s wall, "
+                f"{cpu[mode][-1] * 1000:.1f} ms CPU/note)",
+                flush=True,
+            )
+        ratios.append(rates["on"] / rates["off"])
 
 
 if __name__ == "__main__":
