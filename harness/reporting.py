@@ -94,12 +94,13 @@ def write_session_report(config: pytest.Config, session: NotepipeSession) -> Pat
     session.verdicts = [(r.name, r.result.verdict, r.outcome, r.result.counts) for r in records]
     junit_option = getattr(config.option, "xmlpath", None)
     junit = Path(junit_option).resolve() if junit_option else None
-    in_place = (session.report_root / session.run_id / "junit.xml").resolve()
     run_dir = write_run_report(
         session.report_root,
         run,
         records,
-        junit_xml=junit if junit is not None and junit.exists() and junit != in_place else None,
+        # Usually already in place (the plugin points --junitxml there): the writer then only
+        # lists it in summary.json and links it from index.html.
+        junit_xml=junit if junit is not None and junit.exists() else None,
     )
     session.report_path = run_dir
     return run_dir

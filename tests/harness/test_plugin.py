@@ -379,6 +379,8 @@ def test_tiny_scenario_header_verdict_table_and_run_report(pytester: pytest.Pyte
     assert {p.name for p in run_dir.iterdir()} >= REPORT_FILES
     assert {p.name for p in (report_dir / "latest").iterdir()} >= REPORT_FILES
     assert summary["verdict"] == "valid"
+    assert summary["files"]["junit"] == "junit.xml"  # type: ignore[index]
+    assert "junit.xml" in (run_dir / "index.html").read_text()
     scenarios = summary["scenarios"]
     assert isinstance(scenarios, list)
     assert [(s["name"], s["verdict"], s["outcome"]) for s in scenarios] == [
