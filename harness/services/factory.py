@@ -57,7 +57,7 @@ def detect_backend(environ: Mapping[str, str] = os.environ) -> BackendName:
 def resolve_backend(option: str | None, environ: Mapping[str, str] = os.environ) -> BackendName:
     """The backend from the CLI ``option``, else ``NOTEPIPE_BACKEND``, else auto-detection."""
     if option:
-        value, source = option, "the --backend option"
+        value, source = option, "the --notepipe-backend option"
     elif environ.get(BACKEND_ENV):
         value, source = environ[BACKEND_ENV], BACKEND_ENV
     else:
