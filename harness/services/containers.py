@@ -31,7 +31,7 @@ from testcontainers.core.container import DockerContainer
 
 from harness.errors import HarnessError, ServiceStartError
 from harness.services.base import BackendName, ServiceKind
-from harness.services.ports import LOOPBACK, free_port
+from harness.services.ports import LOOPBACK, LoopbackEndpoint, free_port
 from harness.wait import WaitTimeout, wait_until
 
 DEFAULT_REDIS_IMAGE = "redis:7"
@@ -89,7 +89,7 @@ def _unregister(container: DockerContainer) -> None:
         _registry.pop(id(container), None)
 
 
-class _ContainerService:
+class _ContainerService(LoopbackEndpoint):
     """The container lifecycle and faults shared by Redis and PostgreSQL."""
 
     backend: BackendName = "testcontainers"
@@ -118,18 +118,6 @@ class _ContainerService:
         raise NotImplementedError
 
     # -- Service -------------------------------------------------------------
-    @property
-    def host(self) -> str:
-        return LOOPBACK
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def password(self) -> str:
-        return self._password
-
     @property
     def container_id(self) -> str | None:
         return None if self._container is None else self._container.get_container_id()

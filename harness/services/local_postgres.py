@@ -30,7 +30,7 @@ from psycopg import sql
 from harness import reaper
 from harness.errors import HarnessError, ServiceStartError
 from harness.services.base import BackendName, ServiceKind
-from harness.services.ports import LOOPBACK, free_port
+from harness.services.ports import LOOPBACK, LoopbackEndpoint, free_port
 from harness.wait import WaitTimeout, wait_until
 
 START_TIMEOUT = 30.0
@@ -61,7 +61,7 @@ FAST_SETTINGS = {
 }
 
 
-class LocalPostgres:
+class LocalPostgres(LoopbackEndpoint):
     """``postgres`` bound to 127.0.0.1, scram-sha-256 for TCP, data copied from a template."""
 
     kind: ServiceKind = "postgres"
@@ -94,18 +94,6 @@ class LocalPostgres:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"LocalPostgres(url={self._redacted_url()!r}, {state})"
-
-    @property
-    def host(self) -> str:
-        return LOOPBACK
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def password(self) -> str:
-        return self._password
 
     @property
     def url(self) -> str:

@@ -18,7 +18,7 @@ from redis.retry import Retry
 from harness import reaper
 from harness.errors import HarnessError, ServiceStartError
 from harness.services.base import BackendName, ServiceKind
-from harness.services.ports import LOOPBACK, free_port
+from harness.services.ports import LOOPBACK, LoopbackEndpoint, free_port
 from harness.wait import WaitTimeout, wait_until
 
 START_TIMEOUT = 20.0
@@ -32,7 +32,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class LocalRedis:
+class LocalRedis(LoopbackEndpoint):
     """``redis-server`` bound to 127.0.0.1 with ``requirepass``, data in a temp dir."""
 
     kind: ServiceKind = "redis"
@@ -63,18 +63,6 @@ class LocalRedis:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"LocalRedis(url={self._redacted_url()!r}, appendonly={self.appendonly}, {state})"
-
-    @property
-    def host(self) -> str:
-        return LOOPBACK
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def password(self) -> str:
-        return self._password
 
     @property
     def url(self) -> str:

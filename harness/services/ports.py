@@ -18,3 +18,23 @@ def free_port(host: str = LOOPBACK) -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class LoopbackEndpoint:
+    """``host``/``port``/``password`` of a service reached on 127.0.0.1 (local processes
+    and containers publishing on loopback alike)."""
+
+    _port: int
+    _password: str
+
+    @property
+    def host(self) -> str:
+        return LOOPBACK
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def password(self) -> str:
+        return self._password

@@ -39,7 +39,7 @@ def test_invalid_backend_lists_the_valid_ones() -> None:
     with pytest.raises(HarnessConfigError, match="local, testcontainers, external, auto") as err:
         resolve_backend(None, {"NOTEPIPE_BACKEND": "kubernetes"})
     assert "NOTEPIPE_BACKEND" in str(err.value)
-    with pytest.raises(HarnessConfigError, match="--backend"):
+    with pytest.raises(HarnessConfigError, match="--notepipe-backend"):
         resolve_backend("podman", {})
 
 
