@@ -8,7 +8,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -210,7 +210,3 @@ class ScheduleRunner:
             span.end(end_time=int(end.timestamp() * 1e9))
         if self._on_record is not None:
             self._on_record(record)
-
-
-def specs_from(items: Iterable[dict[str, Any]]) -> list[FaultSpec]:
-    return [FaultSpec.from_dict(item) for item in items]

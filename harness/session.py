@@ -65,7 +65,6 @@ class NotepipeSession:
     service_versions: dict[str, str] = field(default_factory=dict)
     records: list[Any] = field(default_factory=list)
     outcomes: dict[str, str] = field(default_factory=dict)
-    settings_seen: dict[str, Any] = field(default_factory=dict)
     report_path: Path | None = None
     report_error: str | None = None
     verdicts: list[tuple[str, str, str, Any]] = field(default_factory=list)

@@ -35,14 +35,3 @@ def attempt_budget(settings: Settings, attempt: int) -> float:
 def time_to_terminal(settings: Settings) -> float:
     """Worst-case seconds from acceptance to ``completed``/``failed`` (see module doc)."""
     return sum(attempt_budget(settings, k) for k in range(1, settings.max_attempts + 1))
-
-
-def recovery_time(settings: Settings) -> float:
-    """Worst-case seconds from a worker's death to its note's next attempt being enqueued."""
-    return (
-        settings.lease_ttl
-        + settings.lease_grace
-        + settings.reconcile_interval
-        + settings.retry_interval(1)
-        + settings.reconcile_interval
-    )

@@ -18,7 +18,6 @@ class NoteStatus(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({NoteStatus.COMPLETED, NoteStatus.FAILED})
-ACTIVE_STATUSES = (NoteStatus.PENDING, NoteStatus.QUEUED, NoteStatus.PROCESSING)
 
 #: Every transition the ledger may record (from → to). ``None`` is creation.
 ALLOWED_TRANSITIONS: frozenset[tuple[NoteStatus | None, NoteStatus]] = frozenset(

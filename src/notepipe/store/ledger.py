@@ -7,7 +7,6 @@ are fenced by attempt number: a zombie attempt's write matches no row.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -323,7 +322,3 @@ def count_by_status(conn: Conn) -> dict[str, int]:
     counts = {status.value: 0 for status in NoteStatus}
     counts.update({str(r["status"]): int(r["n"]) for r in rows})
     return counts
-
-
-def dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
