@@ -30,7 +30,7 @@ from psycopg import sql
 from harness import reaper
 from harness.errors import HarnessError, ServiceStartError
 from harness.services.base import BackendName, ServiceKind
-from harness.services.ports import LOOPBACK, LoopbackEndpoint, free_port
+from harness.services.ports import LOOPBACK, LoopbackEndpoint, free_port, start_on_free_port
 from harness.wait import WaitTimeout, wait_until
 
 START_TIMEOUT = 30.0
@@ -113,17 +113,13 @@ class LocalPostgres(LoopbackEndpoint):
     def start(self) -> None:
         if self.running:
             return
-        attempts = 3 if self._auto_port and not self._started_once else 1
-        for attempt in range(attempts):
-            try:
-                self._start_once()
-            except ServiceStartError:
-                if attempt + 1 < attempts and "already in use" in self.logs(20):
-                    self._port = free_port()  # lost the race for the port: take another
-                    continue
-                raise
-            self._started_once = True
-            return
+        start_on_free_port(
+            self,
+            self._start_once,
+            retry=self._auto_port and not self._started_once,
+            port_taken_marker="already in use",
+        )
+        self._started_once = True
 
     def _start_once(self) -> None:
         bindir = _bindir()
