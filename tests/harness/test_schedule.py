@@ -198,3 +198,14 @@ def test_valid_new_fault_specs_are_accepted() -> None:
     FaultSpec.from_dict(
         {"kind": "kill_at_attempt", "at": 0, "params": {"note_index": 3, "attempt": 1}}
     )
+
+
+@pytest.mark.parametrize("kind", ["kill_worker", "kill_horse", "term_worker", "pause_worker"])
+def test_worker_faults_refuse_service_targets(kind: str) -> None:
+    with pytest.raises(HarnessConfigError, match=f"fault {kind} needs target 'busy', 'any'"):
+        FaultSpec.from_dict({"kind": kind, "at": 1.0, "target": "redis"})
+
+
+def test_every_kind_is_registered_by_its_class() -> None:
+    assert sorted(FAULT_KINDS) == sorted(cls.kind for cls in FAULT_KINDS.values())
+    assert {"kill_worker", "toxic", "kill_at_attempt", "restart_service"} <= set(FAULT_KINDS)

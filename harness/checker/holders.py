@@ -1,0 +1,63 @@
+"""Live ledger reads for the harness's faults: which worker holds which note, now.
+
+The checker's other readers (:mod:`harness.checker.readers`) read the whole ledger once,
+after the run; these small queries run *during* it, so a fault can aim at a lifecycle
+point ("the worker holding note #0 in attempt 2") and then verify what it hit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import tuple_row
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A note in ``processing``: its attempt and the RQ worker name the ledger recorded."""
+
+    note_id: int
+    attempt: int
+    worker: str
+    claimed_at: datetime | None = None
+
+
+def worker_matches(ledger_worker: str | None, rq_worker_name: str) -> bool:
+    """The ledger names RQ workers ``notepipe.<host>.<pid>``, ``.rN`` after a restart of
+    RQ's loop inside the same process."""
+    return ledger_worker is not None and (
+        ledger_worker == rq_worker_name or ledger_worker.startswith(f"{rq_worker_name}.r")
+    )
+
+
+def processing_in_attempt(conn: psycopg.Connection[Any], index: Any, attempt: int) -> Claim | None:
+    """The ``index``-th note of the ledger (by id, from 0), or with ``index == "any"`` the
+    first note, if it is ``processing`` in ``attempt`` with a worker recorded."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        if index == "any":
+            row = cur.execute(
+                "SELECT id, worker FROM notes WHERE status = 'processing' AND attempt = %s "
+                "AND worker IS NOT NULL ORDER BY id LIMIT 1",
+                (attempt,),
+            ).fetchone()
+            return Claim(int(row[0]), attempt, str(row[1])) if row else None
+        row = cur.execute(
+            "SELECT id, worker, status, attempt FROM notes ORDER BY id OFFSET %s LIMIT 1",
+            (int(index),),
+        ).fetchone()
+    if row is None or row[2] != "processing" or row[3] != attempt or row[1] is None:
+        return None
+    return Claim(int(row[0]), attempt, str(row[1]))
+
+
+def note_claim(conn: psycopg.Connection[Any], note_id: int) -> Claim | None:
+    """The note's claim if it is ``processing`` now, else ``None``."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute(
+            "SELECT id, attempt, worker FROM notes WHERE id = %s AND status = 'processing'",
+            (note_id,),
+        ).fetchone()
+    return Claim(int(row[0]), int(row[1]), str(row[2])) if row and row[2] else None

@@ -1,0 +1,160 @@
+"""Lifecycle faults: a kill aimed at a point of a note's life (``kill_at_attempt``) and
+a change of the worker pool's size (``scale_workers``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import HarnessConfigError
+from harness.faults.base import Fault
+from harness.faults.params import is_int, is_positive_number, refuse_unknown
+
+if TYPE_CHECKING:
+    from harness.processes import PipelineProcess
+
+
+class ScaleWorkers(Fault):
+    """Scale the worker pool by ``params.delta`` (``+N`` starts N workers and waits until RQ
+    knows them, ``-N`` stops N with a warm shutdown, idle ones first); heal restores the pool
+    size found at inject."""
+
+    kind = "scale_workers"
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> None:
+        delta = params.get("delta")
+        if not is_int(delta) or delta == 0:
+            raise HarnessConfigError(
+                f"scale_workers needs params.delta, a non-zero number of workers to add (+N) "
+                f"or remove (-N); got {delta!r}"
+            )
+        refuse_unknown(cls.kind, params, ["delta"])
+
+    def inject(self) -> None:
+        delta = int(self.spec.params["delta"])
+        self.original = len(self.stack.workers)
+        if delta < 0 and -delta > self.original:
+            raise HarnessConfigError(
+                f"scale_workers delta {delta} would remove more than the {self.original} workers"
+            )
+        self._resize(self.original + delta)
+        self.target = f"workers {self.original}->{len(self.stack.workers)}"
+
+    def heal(self) -> None:
+        if hasattr(self, "original"):
+            self._resize(self.original)
+
+    def _resize(self, count: int) -> None:
+        from harness.processes import wait_worker_registered
+
+        added = []
+        while len(self.stack.workers) < count:
+            added.append(self.stack.add_worker())
+        if added and self.stack.observer is not None:
+            for worker in added:  # scaled up = serving: each new worker registered with RQ
+                wait_worker_registered(self.stack.observer.redis_dsn, worker)
+        while len(self.stack.workers) > count:
+            # Idle live workers first, newest first: the least work interrupted. A dead worker
+            # stays: another fault's heal replaces it.
+            candidates = [w for w in reversed(self.stack.workers) if w.alive()]
+            victim = min(candidates or self.stack.workers[::-1], key=lambda w: bool(w.horses()))
+            self.stack.remove_worker(victim)
+
+
+class KillAtAttempt(Fault):
+    """SIGKILL the worker holding a note in a given attempt (a lifecycle point): ``params``
+    ``{"note_index": i | "any", "attempt": k, "timeout": s}``. Waits (polling the ledger,
+    up to ``timeout`` s, default 60) until the ``i``-th note in the ledger (by id, from 0),
+    or any note, is ``processing`` in attempt ``k``, then kills the worker named in its
+    ``worker`` column, work-horse included. Heal starts a replacement.
+
+    The wait blocks the schedule's thread: later faults start after it."""
+
+    kind = "kill_at_attempt"
+    DEFAULT_TIMEOUT = 60.0
+
+    victim: PipelineProcess | None = None
+    note_id: int | None = None
+    hit: bool = False
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> None:
+        unknown = set(params) - {"note_index", "attempt", "timeout"}
+        if unknown:
+            raise HarnessConfigError(
+                f"kill_at_attempt: unknown params {sorted(unknown)}; "
+                "use note_index, attempt and (optionally) timeout"
+            )
+        index = params.get("note_index")
+        if index != "any" and not (is_int(index) and index >= 0):
+            raise HarnessConfigError(
+                "kill_at_attempt needs params.note_index: the note's position in the ledger "
+                f"(0 = the first accepted) or 'any'; got {index!r}"
+            )
+        attempt = params.get("attempt")
+        if not (is_int(attempt) and attempt >= 1):
+            raise HarnessConfigError(
+                f"kill_at_attempt needs params.attempt, an attempt number >= 1; got {attempt!r}"
+            )
+        timeout = params.get("timeout", cls.DEFAULT_TIMEOUT)
+        if not is_positive_number(timeout):
+            raise HarnessConfigError(
+                "kill_at_attempt: params.timeout must be a positive number of seconds; "
+                f"got {timeout!r}"
+            )
+
+    def inject(self) -> None:
+        import psycopg
+
+        from harness.checker.holders import note_claim, processing_in_attempt, worker_matches
+        from harness.wait import wait_until
+
+        observer = self.stack.observer
+        if observer is None:
+            raise HarnessConfigError("kill_at_attempt needs a started stack")
+        attempt = int(self.spec.params["attempt"])
+        index = self.spec.params["note_index"]
+        timeout = float(self.spec.params.get("timeout", self.DEFAULT_TIMEOUT))
+        where = "any note" if index == "any" else f"note #{index}"
+
+        def holder() -> tuple[int, PipelineProcess] | None:
+            with psycopg.connect(observer.database_dsn, connect_timeout=5) as conn:
+                claim = processing_in_attempt(conn, index, attempt)
+            if claim is None:
+                return None
+            worker = self._worker_named(claim.worker)
+            return (claim.note_id, worker) if worker is not None else None
+
+        note_id, victim = wait_until(
+            holder,
+            timeout,
+            describe=f"{where} to be processing in attempt {attempt}",
+            interval=0.02,
+            max_interval=0.1,
+            transient=(psycopg.OperationalError,),
+        )
+        self.note_id, self.victim = note_id, victim
+        victim.kill()
+        # The kill hit the lifecycle point if the ledger still shows the dead worker's claim.
+        with psycopg.connect(observer.database_dsn, connect_timeout=5) as conn:
+            claim = note_claim(conn, note_id)
+        self.hit = bool(
+            claim
+            and claim.attempt == attempt
+            and worker_matches(claim.worker, victim.rq_worker_name)
+        )
+        missed = "" if self.hit else ", missed: the attempt ended first"
+        self.target = f"{victim.name} (note {note_id}, attempt {attempt}{missed})"
+
+    def heal(self) -> None:
+        if self.victim is not None:
+            self.stack.replace_worker(self.victim)
+
+    def _worker_named(self, ledger_worker: str) -> PipelineProcess | None:
+        from harness.checker.holders import worker_matches
+
+        for worker in self.stack.workers:
+            if worker.alive() and worker_matches(ledger_worker, worker.rq_worker_name):
+                return worker
+        return None
