@@ -3,7 +3,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/pytest
 
-.PHONY: bootstrap scenarios test test-local test-docker lint format stack clean
+.PHONY: bootstrap peers scenarios test test-local test-docker lint format stack clean
 
 bootstrap: $(VENV)/.bootstrapped
 
@@ -15,9 +15,14 @@ $(VENV)/.bootstrapped: pyproject.toml scripts/bootstrap.sh
 scenarios: bootstrap
 	$(PYTEST) scenarios/
 
+## The real Toxiproxy and Jaeger, built from pinned Go modules into .peers/bin (cached;
+## without Go it says so and the built-ins stay the default; with CI=true it must build).
+peers:
+	scripts/peers.sh
+
 ## Everything CI runs: lint, unit/integration tests (local backend), then the
 ## service tests again on the testcontainers backend (a private Docker engine).
-test: lint test-local test-docker
+test: lint peers test-local test-docker
 
 test-local: bootstrap
 	$(PYTEST) tests -m "not docker"
