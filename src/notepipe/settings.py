@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     )
 
     stages: Annotated[tuple[str, ...], NoDecode] = DEFAULT_STAGES
+    stage_max_chars: int = Field(
+        8192,
+        ge=0,
+        description="characters of a note the language and keyword stages analyse (0: all); "
+        "caps one note's enrichment cost (the content hash, entities and reading time "
+        "still read the whole note)",
+    )
     worker_class: str = "rq.worker.Worker"
     worker_ttl: int = Field(35, ge=5)
 

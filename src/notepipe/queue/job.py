@@ -98,6 +98,7 @@ def _run_attempt(
                     attempt=attempt,
                     content=claimed.content,
                     metadata=claimed.metadata,
+                    max_chars=settings.stage_max_chars,
                 )
             except Exception as exc:
                 _record_failure(conn, span, job, note_id, attempt, exc)

@@ -45,6 +45,9 @@ class StageContext:
     """The normalized text once a text-providing stage (``normalize``) ran; else the content."""
     results: Mapping[str, Any]
     """Outputs of the earlier stages, keyed by stage name (read-only)."""
+    max_chars: int = 0
+    """The most characters of ``text`` a costly stage (language, keywords) should analyse;
+    0 means no cap (``NOTEPIPE_STAGE_MAX_CHARS``)."""
 
 
 class Stage(Protocol):
@@ -165,11 +168,13 @@ def enrich(
     attempt: int,
     content: str,
     metadata: Mapping[str, Any],
+    max_chars: int = 0,
 ) -> dict[str, Any]:
     """Run ``stages`` in order and return the enrichment ``{stage_name: output, ...}``.
 
     An exception raised by a stage propagates unchanged (with a note naming the
     stage); output that is not a JSON-serialisable mapping raises :class:`StageError`.
+    ``max_chars`` caps the text the costly stages analyse (see :class:`StageContext`).
     """
     results: dict[str, Any] = {}
     frozen_metadata = MappingProxyType(dict(metadata))
@@ -182,6 +187,7 @@ def enrich(
             metadata=frozen_metadata,
             text=text,
             results=MappingProxyType(dict(results)),
+            max_chars=max_chars,
         )
         try:
             raw = stage.func(ctx)
