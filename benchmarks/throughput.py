@@ -1,25 +1,30 @@
 """Benchmark: end-to-end notepipe throughput next to bare RQ no-op jobs, in the same run.
 
-Run: ``.venv/bin/python benchmarks/throughput.py [--notes 2000] [--workers 1,2]``.
-Prints figures; asserts nothing. Goal: notepipe >= 0.8x bare RQ with the same
-worker class (``rq.worker.Worker``, fork per job) and worker count.
+Run: ``.venv/bin/python benchmarks/throughput.py [--notes 300] [--workers 1,2]
+[--sizes 256,1024,4096,16384] [--rounds 3]``. Prints figures; asserts nothing.
+Goal: notepipe (default stages, 1 KiB notes) >= 0.8x bare RQ with the same worker
+class (``rq.worker.Worker``, fork per job) and worker count.
 
 One local Redis and one local PostgreSQL serve every run (wiped in between;
-tracing off everywhere). Per worker count, three runs:
+tracing off everywhere). Per round and worker count:
 
-* **bare RQ**: ``--notes`` no-op jobs (:func:`noop`, JSON serializer) enqueued,
-  then that many ``rq worker --burst`` processes started;
-* **notepipe minimal**: ``--notes`` notes stored and enqueued the way the API does
-  (``ledger.create_note`` + ``RQNoteQueue.enqueue_note`` + ``ledger.mark_queued``),
-  then ``notepipe worker --burst`` processes with ``NOTEPIPE_STAGES`` = normalize
-  + content_hash (the pipeline's own cost: claim, lease, complete, events);
-* **notepipe default**: the same with the six default stages (plus enrichment).
+* **bare RQ**: ``--notes`` no-op jobs (:func:`noop`, JSON serializer, a 1 KiB
+  argument) enqueued, then that many ``rq worker --burst`` processes started;
+* **notepipe minimal** (per size): notes of that size stored and enqueued the way
+  the API does (``ledger.create_note`` + ``RQNoteQueue.enqueue_note`` +
+  ``ledger.mark_queued``), then ``notepipe worker --burst`` processes with
+  ``NOTEPIPE_STAGES`` = normalize + content_hash (the pipeline's own cost: claim,
+  lease, complete, events);
+* **notepipe default** (per size): the same with the six default stages.
 
-Everything is enqueued before any worker starts. Two rates per run:
-``steady`` = jobs / (first job ``started_at`` .. last job ``ended_at``), from
-RQ's job hashes (worker start-up excluded, the same clock for both); ``wall`` =
-jobs / (workers spawned .. all jobs finished), start-up included (notepipe's
-parent loads the stages' models once, before its first job).
+Rounds alternate the order of the runs (even rounds bare first, odd rounds bare
+last). Everything is enqueued before any worker starts, and both sides are timed
+the same way, from RQ's job hashes: ``wall`` = jobs / (workers spawned .. last
+job ``ended_at``), worker start-up included and process exit excluded;
+``steady`` = jobs / (first ``started_at`` .. last ``ended_at``). Each notepipe
+run's ratio is taken against the bare run of the same round and worker count;
+the table shows medians over rounds. The 1-minute load average is printed with
+every run (the machine may be shared; prefer the ratios).
 
 This module is imported by every bare RQ work-horse (the job function lives
 here), so its top level imports only the standard library.
@@ -28,13 +33,14 @@ here), so its top level imports only the standard library.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,22 +51,39 @@ if TYPE_CHECKING:
 BENCH_DIR = Path(__file__).resolve().parent
 NOOP = "throughput.noop"
 BARE_QUEUE = "bare_noop"
+BARE_ARG_BYTES = 1024
 MINIMAL_STAGES = "notepipe.stages.normalize:normalize,notepipe.stages.content_hash:content_hash"
 TIMEOUT_S = 1800.0
 
 
-def noop(index: int) -> int:
+def noop(index: int, payload: str = "") -> int:
     """The bare RQ job: nothing at all."""
     return index
 
 
+def sized_body(rng: Any, size: int) -> str:
+    """A note of ``size`` bytes (ASCII): capacity-test words, a URL and a hashtag."""
+    from notepipe.capacity import WORDS
+
+    parts = [f"https://example.org/{rng.randrange(1000)} #bench"]
+    length = len(parts[0])
+    while length < size:
+        word = rng.choice(WORDS)
+        parts.append(word)
+        length += len(word) + 1
+    return " ".join(parts)[:size]
+
+
 @dataclass
 class Run:
-    label: str
+    kind: str  # "bare", "minimal" or "default"
+    size: int
     workers: int
+    round: int
     jobs: int
     wall_s: float
     steady_s: float
+    load: float
 
     @property
     def wall(self) -> float:
@@ -85,45 +108,62 @@ def _wipe(settings: Settings) -> None:
         client.close()
 
 
-def _steady_seconds(settings: Settings, job_ids: list[str]) -> float:
-    """First ``started_at`` to last ``ended_at`` over the jobs, from RQ's job hashes."""
-    import redis
-
-    client = redis.Redis.from_url(settings.redis_dsn)
-    try:
-        pipe = client.pipeline(transaction=False)
-        for job_id in job_ids:
-            pipe.hmget(f"rq:job:{job_id}", "started_at", "ended_at")
-        rows = pipe.execute()
-    finally:
-        client.close()
-    starts = [datetime.fromisoformat(r[0].decode()) for r in rows if r[0]]
-    ends = [datetime.fromisoformat(r[1].decode()) for r in rows if r[1]]
-    if len(starts) != len(job_ids) or len(ends) != len(job_ids):
-        raise RuntimeError(
-            f"only {len(ends)}/{len(job_ids)} jobs have an ended_at: did a worker die?"
-        )
-    return (max(ends) - min(starts)).total_seconds()
+def _utc(text: bytes) -> datetime:
+    stamp = datetime.fromisoformat(text.decode())
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
-def _wait_done(describe: str, done: Any, processes: list[PipelineProcess], started: float) -> float:
-    """Poll ``done()`` until true; return seconds since ``started``. Fails if workers died."""
+def _job_times(client: Any, job_ids: list[str]) -> tuple[datetime, datetime] | None:
+    """(first ``started_at``, last ``ended_at``) once every job ended, else None."""
+    pipe = client.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hmget(f"rq:job:{job_id}", "started_at", "ended_at", "status")
+    rows = pipe.execute()
+    if any(not r[1] or r[2] not in (b"finished", b"failed") for r in rows):
+        return None
+    return min(_utc(r[0]) for r in rows), max(_utc(r[1]) for r in rows)
+
+
+def _timed_drain(
+    client: Any, job_ids: list[str], queue: str, processes: list[PipelineProcess], t0: datetime
+) -> tuple[float, float]:
+    """Wait until every job ended (the same test for both sides); return (wall, steady) s."""
     from harness.wait import wait_until
 
-    def check() -> float | None:
-        if done():
-            return time.monotonic() - started
+    registry = f"rq:finished:{queue}"
+    failed = f"rq:failed:{queue}"
+
+    def check() -> tuple[datetime, datetime] | None:
+        done = int(client.zcard(registry)) + int(client.zcard(failed))
+        if done >= len(job_ids):
+            times = _job_times(client, job_ids)
+            if times is not None:
+                return times
         if not any(p.alive() for p in processes):
-            if done():
-                return time.monotonic() - started
+            times = _job_times(client, job_ids)
+            if times is not None:
+                return times
             logs = "\n".join(f"--- {p.name}\n{p.logs(20)}" for p in processes)
-            raise RuntimeError(f"every worker exited before {describe}:\n{logs}")
+            raise RuntimeError(f"every worker exited before its {len(job_ids)} jobs ended:\n{logs}")
         return None
 
-    return wait_until(check, TIMEOUT_S, describe=describe, interval=0.05, max_interval=0.1)
+    first, last = wait_until(
+        check, TIMEOUT_S, describe=f"{len(job_ids)} jobs to end", interval=0.05, max_interval=0.2
+    )
+    return (last - t0).total_seconds(), (last - first).total_seconds()
 
 
-def bare_rq(settings: Settings, workers: int, jobs: int, log_dir: Path) -> Run:
+def _stop(processes: list[PipelineProcess]) -> None:
+    """Let burst workers exit on their own (outside the timing), then reap them."""
+    import subprocess
+
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait_exit(timeout=30)
+        process.kill()
+
+
+def bare_rq(settings: Settings, workers: int, jobs: int, log_dir: Path, rnd: int) -> Run:
     import redis
     from rq import Queue
     from rq.serializers import JSONSerializer
@@ -135,16 +175,18 @@ def bare_rq(settings: Settings, workers: int, jobs: int, log_dir: Path) -> Run:
     client = redis.Redis.from_url(settings.redis_dsn)
     queue = Queue(BARE_QUEUE, connection=client, serializer=JSONSerializer)
     job_ids = [f"noop-{i}" for i in range(jobs)]
+    payload = "x" * BARE_ARG_BYTES
     with client.pipeline() as pipe:
         for i, job_id in enumerate(job_ids):
-            queue.enqueue(NOOP, i, job_id=job_id, result_ttl=3600, pipeline=pipe)
+            queue.enqueue(NOOP, i, payload, job_id=job_id, result_ttl=3600, pipeline=pipe)
         pipe.execute()
     rq_bin = str(Path(sys.executable).parent / "rq")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTEPIPE_", "OTEL_"))}
     env["PYTHONUNBUFFERED"] = "1"
+    log_dir.mkdir(parents=True, exist_ok=True)
     processes: list[PipelineProcess] = []
     try:
-        started = time.monotonic()
+        t0 = datetime.now(UTC)
         for index in range(workers):
             name = f"bare-{workers}w-{index}"
             log_path = log_dir / f"{name}.log"
@@ -167,84 +209,69 @@ def bare_rq(settings: Settings, workers: int, jobs: int, log_dir: Path) -> Run:
             ]
             proc = reaper.spawn(cmd, env=env, cwd=BENCH_DIR, log_path=log_path)
             processes.append(PipelineProcess("worker", name, proc, log_path))
-
-        def finished() -> bool:
-            return int(client.llen(f"rq:queue:{BARE_QUEUE}")) == 0 and not any(
-                p.alive() for p in processes
-            )
-
-        # Burst workers exit once the queue is empty and their last job is done.
-        wall = _wait_done(f"{jobs} bare RQ jobs", finished, processes, started)
-        steady = _steady_seconds(settings, job_ids)
+        wall, steady = _timed_drain(client, job_ids, BARE_QUEUE, processes, t0)
     finally:
-        for process in processes:
-            process.kill()
+        _stop(processes)
         client.close()
-    return Run("bare RQ no-op", workers, jobs, wall, steady)
+    return Run("bare", BARE_ARG_BYTES, workers, rnd, jobs, wall, steady, os.getloadavg()[0])
 
 
 def notepipe_run(
-    settings: Settings, workers: int, notes: int, log_dir: Path, *, label: str, seed: int
+    settings: Settings, workers: int, notes: int, log_dir: Path, *, kind: str, size: int, rnd: int
 ) -> Run:
     import random
 
     import redis
 
     from harness.processes import start_worker
-    from notepipe.capacity import note_body
     from notepipe.queue.enqueue import RQNoteQueue
     from notepipe.store import ledger
     from notepipe.store.db import connect
 
     _wipe(settings)
-    rng = random.Random(seed)
+    rng = random.Random(size * 31 + workers)
     client = redis.Redis.from_url(settings.redis_dsn)
     queue = RQNoteQueue(settings, client)
     job_ids: list[str] = []
     processes: list[PipelineProcess] = []
+    log_dir.mkdir(parents=True, exist_ok=True)
     try:
         with connect(settings) as conn:
             for _ in range(notes):
-                body = note_body(rng)
-                row = ledger.create_note(conn, body["content"], body["metadata"], {})
+                row = ledger.create_note(conn, sized_body(rng, size), {"source": "bench"}, {})
                 job_id = queue.enqueue_note(int(row["id"]), trace_context=row["trace_context"])
                 ledger.mark_queued(conn, int(row["id"]), job_id)
                 job_ids.append(job_id)
             env = {"OTEL_SDK_DISABLED": "true"}
-            started = time.monotonic()
+            t0 = datetime.now(UTC)
             for index in range(workers):
                 processes.append(
                     start_worker(settings, log_dir, index=index, burst=True, extra_env=env)
                 )
-
-            def terminal() -> bool:
-                row = conn.execute(
-                    "SELECT count(*) AS n FROM notes WHERE status IN ('completed', 'failed')"
-                ).fetchone()
-                return bool(row and row["n"] == notes)
-
-            wall = _wait_done(f"{notes} notes to be terminal", terminal, processes, started)
-            failed = conn.execute(
-                "SELECT count(*) AS n FROM notes WHERE status = 'failed'"
+            wall, steady = _timed_drain(client, job_ids, settings.queue_name, processes, t0)
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE status = 'failed') AS failed,"
+                " count(*) FILTER (WHERE status = 'completed') AS completed FROM notes"
             ).fetchone()
-            if failed and failed["n"]:
-                print(f"  warning: {failed['n']} notes failed", flush=True)
-        for process in processes:
-            process.wait_exit(timeout=60)  # the last job's ended_at is written by now
-        steady = _steady_seconds(settings, job_ids)
+            if row and (row["failed"] or row["completed"] != notes):
+                print(f"  warning: {row['completed']}/{notes} completed, {row['failed']} failed")
     finally:
-        for process in processes:
-            process.kill()
+        _stop(processes)
         client.close()
-    return Run(label, workers, notes, wall, steady)
+    return Run(kind, size, workers, rnd, notes, wall, steady, os.getloadavg()[0])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--notes", type=int, default=2000, help="notes (and no-op jobs) per run")
+    parser.add_argument("--notes", type=int, default=300, help="notes (and no-op jobs) per run")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--sizes", default="256,1024,4096,16384", help="note sizes in bytes")
+    parser.add_argument("--stages", default="minimal,default", help="stage sets to run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (order alternates)")
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",") if w.strip()]
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    kinds = [k.strip() for k in args.stages.split(",") if k.strip()]
     for key in [k for k in os.environ if k.startswith(("OTEL_", "NOTEPIPE_"))]:
         del os.environ[key]
     os.environ["OTEL_SDK_DISABLED"] = "true"
@@ -259,6 +286,7 @@ def main() -> None:
     reaper.install()
     redis_service, postgres = LocalRedis(), LocalPostgres()
     runs: list[Run] = []
+    started = time.monotonic()
     try:
         redis_service.start()
         postgres.start()
@@ -267,59 +295,74 @@ def main() -> None:
         with connect(base) as conn:
             migrate(conn)
         print(
-            f"{args.notes} jobs per run; worker class rq.worker.Worker (fork per job); "
-            f"tracing off; cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}",
+            f"{args.notes} jobs per run, {args.rounds} rounds; worker class rq.worker.Worker "
+            f"(fork per job); tracing off; cpus {os.cpu_count()}, "
+            f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
             flush=True,
         )
         with tempfile.TemporaryDirectory(prefix="bench-throughput-") as logs:
             log_dir = Path(logs)
-            for workers in counts:
-                for kind in ("bare", "minimal", "default"):
-                    if kind == "bare":
-                        run = bare_rq(base, workers, args.notes, log_dir / f"{kind}{workers}")
-                    else:
-                        run = notepipe_run(
-                            minimal if kind == "minimal" else base,
-                            workers,
-                            args.notes,
-                            log_dir / f"{kind}{workers}",
-                            label=f"notepipe {kind}",
-                            seed=workers,
+            for rnd in range(args.rounds):
+                for workers in counts:
+                    plan: list[tuple[str, int]] = [("bare", BARE_ARG_BYTES)]
+                    plan += [(kind, size) for size in sizes for kind in kinds]
+                    if rnd % 2:
+                        plan.reverse()
+                    for kind, size in plan:
+                        where = log_dir / f"r{rnd}-{kind}{size}-{workers}"
+                        if kind == "bare":
+                            run = bare_rq(base, workers, args.notes, where, rnd)
+                        else:
+                            settings = minimal if kind == "minimal" else base
+                            run = notepipe_run(
+                                settings, workers, args.notes, where, kind=kind, size=size, rnd=rnd
+                            )
+                        runs.append(run)
+                        print(
+                            f"  round {rnd} {run.kind:<8} {run.size:>6} B {workers}w: "
+                            f"wall {run.wall:7.1f}/s ({run.wall_s:5.1f}s)  "
+                            f"steady {run.steady:7.1f}/s  load {run.load:.2f}",
+                            flush=True,
                         )
-                    runs.append(run)
-                    print(
-                        f"  {run.label:<18} {workers} worker(s): steady {run.steady:7.1f}/s  "
-                        f"wall {run.wall:7.1f}/s  ({run.wall_s:.1f}s wall)",
-                        flush=True,
-                    )
     finally:
         postgres.stop()
         redis_service.stop()
     _table(runs)
+    print(
+        f"total {time.monotonic() - started:.0f}s; "
+        f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
 
 
 def _table(runs: list[Run]) -> None:
+    bare = {(r.round, r.workers): r for r in runs if r.kind == "bare"}
     print(
-        f"\n{'workers':>7}  {'run':<18} {'steady/s':>9} {'wall/s':>8}"
-        f"  {'ratio steady':>12} {'ratio wall':>10}"
+        f"\n{'workers':>7} {'stages':<8} {'size':>6} {'wall/s':>8} {'steady/s':>9}"
+        f"  {'ratio wall':>10} {'ratio steady':>12}  (medians over rounds)"
     )
-    bare = {r.workers: r for r in runs if r.label == "bare RQ no-op"}
-    ratios = []
-    for run in runs:
-        ref = bare.get(run.workers)
-        steady = f"{run.steady / ref.steady:.2f}x" if ref and run is not ref else ""
-        wall = f"{run.wall / ref.wall:.2f}x" if ref and run is not ref else ""
-        if ref and run is not ref:
-            ratios.append(run.steady / ref.steady)
+    keys = sorted(
+        {(r.workers, r.kind, r.size) for r in runs},
+        key=lambda k: (k[0], k[1] != "bare", k[1], k[2]),
+    )
+    for workers, kind, size in keys:
+        group = [r for r in runs if (r.workers, r.kind, r.size) == (workers, kind, size)]
+        wall = statistics.median(r.wall for r in group)
+        steady = statistics.median(r.steady for r in group)
+        if kind == "bare":
+            ratio_wall = ratio_steady = ""
+        else:
+            refs = [(r, bare.get((r.round, r.workers))) for r in group]
+            pairs = [(r, ref) for r, ref in refs if ref is not None]
+            ratio_wall = f"{statistics.median(r.wall / ref.wall for r, ref in pairs):.2f}x"
+            ratio_steady = f"{statistics.median(r.steady / ref.steady for r, ref in pairs):.2f}x"
+        label = "bare RQ" if kind == "bare" else kind
         print(
-            f"{run.workers:>7}  {run.label:<18} {run.steady:>9.1f} {run.wall:>8.1f}"
-            f"  {steady:>12} {wall:>10}"
+            f"{workers:>7} {label:<8} {size:>6} {wall:>8.1f} {steady:>9.1f}"
+            f"  {ratio_wall:>10} {ratio_steady:>12}"
         )
-    if ratios:
-        print(
-            f"(ratio = notepipe / bare RQ, same worker count; goal >= 0.8x; "
-            f"median steady ratio {statistics.median(ratios):.2f}x)"
-        )
+    print(
+        "(ratio = notepipe / bare RQ no-op of the same round, worker class and count; goal >= 0.8x)"
+    )
 
 
 if __name__ == "__main__":
