@@ -19,17 +19,24 @@ log = logging.getLogger(__name__)
 
 class LeaseHeartbeat:
     """Context manager: while open, renew the lease of ``(note_id, attempt)`` every
-    ``heartbeat_interval`` seconds on a connection of its own (opened at the first beat,
-    so short attempts cost nothing). ``fenced`` turns True once a renewal matched no
+    ``heartbeat_interval`` seconds. ``fenced`` turns True once a renewal matched no
     row: a newer attempt (or the reconciler) took the note over.
+
+    Renewals go over ``shared`` (the attempt's own connection, idle while the stages
+    run; psycopg serialises its use across threads), so an attempt pays one connection
+    handshake, not two. Once ``shared`` is broken, the heartbeat opens a connection of
+    its own (and reopens it after each failure), so a lease outlives a dropped link.
     """
 
-    def __init__(self, settings: Settings, note_id: int, attempt: int) -> None:
+    def __init__(
+        self, settings: Settings, note_id: int, attempt: int, *, shared: Conn | None = None
+    ) -> None:
         self.settings = settings
         self.note_id = note_id
         self.attempt = attempt
         self.fenced = False
         self.beats = 0
+        self._shared = shared
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"lease-heartbeat-{note_id}", daemon=True
@@ -60,12 +67,19 @@ class LeaseHeartbeat:
             if self._conn is not None:
                 self._conn.close()
 
+    def _connection(self) -> Conn:
+        if self._shared is not None and not self._shared.broken and not self._shared.closed:
+            return self._shared
+        self._shared = None  # broken once: from now on this heartbeat's own connection
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.settings)
+        return self._conn
+
     def _beat(self) -> None:
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = connect(self.settings)
+            conn = self._connection()
             renewed = ledger.renew_lease(
-                self._conn, self.note_id, self.attempt, self.settings.lease_ttl
+                conn, self.note_id, self.attempt, self.settings.lease_ttl
             )
         except psycopg.Error as exc:
             log.warning(
@@ -74,7 +88,9 @@ class LeaseHeartbeat:
                 self.attempt,
                 redact_text(str(exc)),
             )
-            if self._conn is not None:
+            if self._shared is not None:
+                self._shared = None
+            elif self._conn is not None:
                 self._conn.close()
                 self._conn = None
             return

@@ -90,7 +90,7 @@ def _run_attempt(
 
         attempt = claimed.attempt
         span.set_attribute("note.attempt", attempt)
-        with LeaseHeartbeat(settings, note_id, attempt) as heartbeat:
+        with LeaseHeartbeat(settings, note_id, attempt, shared=conn) as heartbeat:
             try:
                 enrichment = enrich(
                     runtime.stages,
