@@ -78,9 +78,7 @@ class LeaseHeartbeat:
     def _beat(self) -> None:
         try:
             conn = self._connection()
-            renewed = ledger.renew_lease(
-                conn, self.note_id, self.attempt, self.settings.lease_ttl
-            )
+            renewed = ledger.renew_lease(conn, self.note_id, self.attempt, self.settings.lease_ttl)
         except psycopg.Error as exc:
             log.warning(
                 "lease heartbeat for note %s attempt %s failed, will retry: %s",
