@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what notepipe needs on a fresh Debian/Ubuntu machine, idempotently:
-# redis-server, PostgreSQL and Chromium (report rendering) from the distribution,
+# redis-server, PostgreSQL, PgBouncer (the stack's pooler) and Chromium (report rendering) from the distribution,
 # then a virtualenv in .venv with the project and its dev/load extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 packages=()
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || packages+=(postgresql)
+command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || packages+=(pgbouncer)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 if [ "${#packages[@]}" -gt 0 ]; then
   echo "bootstrap: installing ${packages[*]} (apt)"

@@ -90,6 +90,7 @@ class LocalPostgres(LoopbackEndpoint):
         self.run_user = _run_user()
         self._proc: subprocess.Popen[bytes] | None = None
         self._started_once = False
+        self._verifier: str | None = None
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -163,15 +164,28 @@ class LocalPostgres(LoopbackEndpoint):
     def _set_password(self) -> bool:
         self._check_alive()
         with _socket_connect(self.workdir, self._port) as conn:
-            verifier = conn.pgconn.encrypt_password(
-                self._password.encode(), self.user.encode(), b"scram-sha-256"
-            )
+            if self._verifier is None:  # one salt per instance: a pooler's copy stays valid
+                self._verifier = conn.pgconn.encrypt_password(
+                    self._password.encode(), self.user.encode(), b"scram-sha-256"
+                ).decode()
             conn.execute(
                 sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                    sql.Identifier(self.user), sql.Literal(verifier.decode())
+                    sql.Identifier(self.user), sql.Literal(self._verifier)
                 )
             )
         return True
+
+    def scram_verifier(self) -> str:
+        """The role's SCRAM verifier (salt, iterations, keys; not the password), read over
+        the instance's own unix socket: a pooler holding it can check a client's proof and
+        log in to this server without ever storing the password."""
+        with _socket_connect(self.workdir, self._port) as conn:
+            row = conn.execute(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (self.user,)
+            ).fetchone()
+        if row is None or not str(row[0]).startswith("SCRAM-SHA-256$"):
+            raise HarnessError(f"role {self.user!r} has no SCRAM verifier in {self!r}")
+        return str(row[0])
 
     def _connect(self) -> bool:
         self._check_alive()

@@ -155,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--env-file", default=None, help="write NOTEPIPE_*_URL lines here when ready")
     up.add_argument("--state-dir", default=None, help="where logs and the pid file go")
     up.add_argument("--otlp-endpoint", default=None, help="export traces here (OTLP/HTTP)")
+    up.add_argument(
+        "--no-pooler",
+        dest="pooler",
+        action="store_false",
+        help="pipeline processes connect to PostgreSQL directly, not through PgBouncer",
+    )
     down = stack_sub.add_parser("down", help="stop a stack started with --state-dir")
     down.add_argument("--state-dir", default=None)
     stack.set_defaults(func=_cmd_stack)

@@ -34,7 +34,10 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def stack_up(args: argparse.Namespace, base: Settings) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     from harness.processes import start_api, start_reconciler, start_worker, wait_worker_registered
+    from harness.services.local_pgbouncer import LocalPgBouncer, pgbouncer_binary
     from harness.services.local_postgres import LocalPostgres
     from harness.services.local_redis import LocalRedis
     from notepipe.store.db import connect
@@ -54,27 +57,48 @@ def stack_up(args: argparse.Namespace, base: Settings) -> int:
     started = time.monotonic()
     redis = LocalRedis(appendonly=True)
     postgres = LocalPostgres()
+    pooler = LocalPgBouncer(postgres) if args.pooler and pgbouncer_binary() else None
+    if args.pooler and pooler is None:
+        print(
+            "notepipe: pgbouncer not found (apt-get install pgbouncer); the pipeline connects "
+            "to PostgreSQL directly",
+            file=sys.stderr,
+        )
     processes = []
     try:
-        redis.start()
-        postgres.start()
+        # The servers start side by side, and the workers and the reconciler boot (import,
+        # load the stages' models) while the API starts: readiness is the slowest of them.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for future in [pool.submit(redis.start), pool.submit(postgres.start)]:
+                future.result()
+        if pooler is not None:
+            pooler.start()
+        phases = {"servers": time.monotonic() - started}
+        # Pipeline processes reach PostgreSQL through the pooler (no backend fork and no
+        # server-side SCRAM per connection; same password); migrations go direct.
+        database_url = pooler.url if pooler is not None else postgres.url
         settings = load_settings(
-            **{**base.model_dump(), "redis_url": redis.url, "database_url": postgres.url}
+            **{**base.model_dump(), "redis_url": redis.url, "database_url": database_url}
         )
-        with connect(settings) as conn:
+        with connect(
+            load_settings(**{**settings.model_dump(), "database_url": postgres.url})
+        ) as conn:
             migrate(conn)
-        api = start_api(settings, log_dir, port=args.api_port or None, extra_env=extra_env)
-        processes.append(api)
         for index in range(args.workers):
             processes.append(start_worker(settings, log_dir, index=index, extra_env=extra_env))
         processes.append(start_reconciler(settings, log_dir, extra_env=extra_env))
+        api = start_api(settings, log_dir, port=args.api_port or None, extra_env=extra_env)
+        processes.insert(0, api)
+        phases["api"] = time.monotonic() - started
         for worker in processes:
             if worker.role == "worker":
                 wait_worker_registered(settings.redis_dsn, worker)
+        phases["workers"] = time.monotonic() - started
         env_lines = {
             "NOTEPIPE_API_URL": str(api.url),
             "NOTEPIPE_REDIS_URL": redis.url,
-            "NOTEPIPE_DATABASE_URL": postgres.url,
+            "NOTEPIPE_DATABASE_URL": database_url,
+            "NOTEPIPE_DIRECT_DATABASE_URL": postgres.url,
             "NOTEPIPE_QUEUE_NAME": settings.queue_name,
         }
         state = {
@@ -86,10 +110,13 @@ def stack_up(args: argparse.Namespace, base: Settings) -> int:
         _write_atomic(state_dir / "stack.json", json.dumps(state, indent=2))
         if args.env_file:
             _write_atomic(Path(args.env_file), "".join(f"{k}={v}\n" for k, v in env_lines.items()))
-        print(f"notepipe stack ready in {time.monotonic() - started:.1f}s", flush=True)
+        marks = ", ".join(f"{name} at {at:.1f}s" for name, at in phases.items())
+        print(f"notepipe stack ready in {time.monotonic() - started:.1f}s ({marks})", flush=True)
         print(f"  API        {api.url}  (docs: {api.url}/docs)")
         print(f"  Redis      {redact_url(redis.url)}")
         print(f"  PostgreSQL {redact_url(postgres.url)}")
+        if pooler is not None:
+            print(f"  PgBouncer  {redact_url(pooler.url)} (the pipeline's DATABASE_URL)")
         print(f"  workers    {args.workers}, reconciler 1; logs in {log_dir}")
         if args.env_file:
             print(f"  env file   {args.env_file} (URLs with passwords)")
@@ -120,6 +147,8 @@ def stack_up(args: argparse.Namespace, base: Settings) -> int:
     finally:
         for process in reversed(processes):
             process.stop(grace=5)
+        if pooler is not None:
+            pooler.stop()
         postgres.stop()
         redis.stop()
         for path in (state_dir / "stack.json", Path(args.env_file) if args.env_file else None):
