@@ -3,7 +3,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/pytest
 
-.PHONY: bootstrap peers scenarios test test-local test-docker lint format stack clean
+.PHONY: bootstrap peers scenarios mutants test test-local test-docker lint format stack clean
 
 bootstrap: $(VENV)/.bootstrapped
 
@@ -19,6 +19,11 @@ scenarios: bootstrap
 ## without Go it says so and the built-ins stay the default; with CI=true it must build).
 peers:
 	scripts/peers.sh
+
+## The harness tests itself: each mutant of src/ (mutants/catalog.toml) must make its
+## catcher scenario's checker verdict `invalid`; a survivor exits non-zero.
+mutants: bootstrap
+	$(BIN)/python -m harness.mutation --json reports/mutants.json
 
 ## Everything CI runs: lint, unit/integration tests (local backend), then the
 ## service tests again on the testcontainers backend (a private Docker engine).
