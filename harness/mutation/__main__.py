@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.mutation.catalog import Mutant, load_catalog, select
+from harness.mutation.regenerate import regenerate
 from harness.mutation.runner import DEFAULT_CATCHER_TIMEOUT_S, CatcherRun, run_mutant
 from harness.mutation.table import render
 from harness.mutation.workspace import apply_patch, copy_tree
@@ -27,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="print the catalog and exit")
     p.add_argument(
         "--check", action="store_true", help="only check that every patch applies, then exit"
+    )
+    p.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="rewrite each patch against HEAD (3-way merge; working tree untouched), then exit",
     )
     p.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     p.add_argument("--timeout", type=float, default=DEFAULT_CATCHER_TIMEOUT_S)
@@ -49,6 +55,18 @@ def _check_patches(mutants: list[Mutant], repo: Path) -> int:
     return 1 if failures else 0
 
 
+def _regenerate(mutants: list[Mutant], repo: Path) -> int:
+    failures = 0
+    for mutant in mutants:
+        try:
+            changed = regenerate(mutant, repo)
+            print(f"{'rewrote' if changed else 'current'} {mutant.patch.name}")
+        except HarnessError as exc:
+            failures += 1
+            print(f"FAILED  {exc}")
+    return 1 if failures else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     repo = args.repo.resolve()
@@ -64,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.check:
         return _check_patches(mutants, repo)
+    if args.regenerate:
+        return _regenerate(mutants, repo)
 
     def progress(mutant: Mutant, run: CatcherRun) -> None:
         v = run.verdict

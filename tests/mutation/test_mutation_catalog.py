@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.mutation.catalog import CatalogError, load_catalog, module_of, parse_catalog, select
+from harness.mutation.regenerate import CannotRegenerate, regenerate
 from harness.mutation.workspace import PatchDoesNotApply, apply_patch, copy_tree
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,3 +160,45 @@ def test_every_patch_applies_to_the_current_src(tmp_path: Path) -> None:
         cwd=REPO,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def test_regenerate_replays_the_change_onto_moved_code(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    mod = repo / "src" / "pkg" / "mod.py"
+    mod.parent.mkdir(parents=True)
+    _git(repo.parent, "init", "-q", str(repo))
+    mod.write_text("def guard(attempt, current):\n    return attempt == current\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "v1")
+    mod.write_text("def guard(attempt, current):\n    return True\n")
+    (tmp_path / "cat").mkdir()
+    _catalog(tmp_path / "cat")
+    (tmp_path / "cat" / "01-always-true.patch").write_text(_git(repo, "diff"))
+    _git(repo, "checkout", "-q", "--", ".")
+    # src/ moves on: new lines above the mutated one shift the patch's context.
+    mod.write_text("import os\n\n\n" + mod.read_text())
+    _git(repo, "commit", "-qam", "v2")
+    [m] = load_catalog(tmp_path / "cat")
+    assert regenerate(m, repo) is True
+    assert "+    return True" in m.patch_text()
+    copy = copy_tree(repo, tmp_path / "copy")
+    apply_patch(m, copy)
+    assert (copy / "src/pkg/mod.py").read_text().startswith("import os\n")
+    assert "return True" in (copy / "src/pkg/mod.py").read_text()
+    assert _git(repo, "status", "--porcelain") == ""  # the working tree was not touched
+    assert regenerate(m, repo) is False  # already current
+
+    mod.write_text("import os\n\n\ndef guard(attempt, current):\n    return attempt is current\n")
+    _git(repo, "commit", "-qam", "v3: the guarded line itself changed")
+    with pytest.raises(CannotRegenerate, match="01-always-true"):
+        regenerate(m, repo)
