@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness.checker import CheckConfig, CheckResult, FaultWindow, History, check
+from harness.faults.proof import confirm_faults, prove_faults
 from harness.load import ClientHistory, LoadSpec, run_load
 from harness.progress import RunProgress
 from harness.schedule import FaultRecord, Schedule, ScheduleRunner
@@ -76,7 +77,7 @@ class RunOutcome:
 
     @property
     def windows(self) -> tuple[FaultWindow, ...]:
-        return tuple(FaultWindow(r.spec.kind, r.target, r.start, r.end) for r in self.faults)
+        return tuple(r.window() for r in self.faults)
 
     def explain(self) -> str:
         """A failure message: verdict, reasons, leftovers and fault errors."""
@@ -84,7 +85,7 @@ class RunOutcome:
         lines += [f"  - {reason}" for reason in self.result.reasons[:20]]
         if self.leftover:
             lines.append(f"  not quiescent at the deadline: {self.leftover}")
-        lines += [f"  fault error: {r.error}" for r in self.faults if r.error]
+        lines += [f"  fault {r.spec.kind} missed: {r.missed}" for r in self.faults if r.missed]
         return "\n".join(lines)
 
 
@@ -162,8 +163,10 @@ class ScenarioRun:
             )
             self.stack.flush_wait()
             self.progress.update("checking the history")
-        windows = tuple(FaultWindow(r.spec.kind, r.target, r.start, r.end) for r in runner.records)
-        history = self.stack.history(accepted=client.accepted, faults=windows)
+        records = list(runner.records)
+        history = self.stack.history(accepted=client.accepted)
+        confirm_faults(records, history, client.ops)  # each fault: what the history shows
+        history = dataclasses.replace(history, faults=tuple(r.window() for r in records))
         assert self.stack.settings is not None
         backlog = backlog_allowances(history)
         config = dataclasses.replace(
@@ -172,13 +175,13 @@ class ScenarioRun:
             tolerance_s=self.tolerance_s,
             healed_at=healed_at,
         )
-        result = check(history, config)
+        result = prove_faults(check(history, config), records, schedule.faults)  # missed: unknown
         outcome = RunOutcome(
             name=self.name,
             started_at=started,
             finished_at=datetime.now(UTC),
             schedule=schedule,
-            faults=list(runner.records),
+            faults=records,
             client_ops=list(client.ops),
             accepted=dict(client.accepted),
             history=history,

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.checker import FaultWindow
 from harness.errors import HarnessConfigError
-from harness.faults import Fault, FaultSpec, build_fault, validate_spec
+from harness.faults import Effect, Fault, FaultMissed, FaultSpec, build_fault, validate_spec
 
 if TYPE_CHECKING:
     from harness.stack import PipelineStack
@@ -26,13 +27,35 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FaultRecord:
-    """What happened: the spec, the concrete target, the real start and end, any error."""
+    """What happened: the spec, the concrete target, the real start and end, any error,
+    and the :class:`~harness.faults.Effect` (what the fault hit)."""
 
     spec: FaultSpec
     target: str
     start: datetime
     end: datetime
     error: str | None = None
+    effect: Effect = field(default_factory=Effect)
+
+    @property
+    def missed(self) -> str | None:
+        """Why this fault cannot count as having bitten (an error, or it hit nothing)."""
+        if self.error:
+            return self.error
+        if self.effect.hit is not True:
+            return self.effect.missed or "the fault recorded no evidence of what it hit"
+        return None
+
+    def window(self) -> FaultWindow:
+        return FaultWindow(
+            self.spec.kind,
+            self.target,
+            self.start,
+            self.end,
+            effect=self.effect.summary,
+            missed=self.missed,
+            evidence=dict(self.effect.evidence),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +64,7 @@ class FaultRecord:
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "error": self.error,
+            **self.effect.to_dict(),
         }
 
 
@@ -170,11 +194,17 @@ class ScheduleRunner:
                     started = datetime.now(UTC)
                     try:
                         fault.inject()
+                    except FaultMissed as exc:
+                        log.warning("fault %s missed: %s", spec.kind, exc)
+                        fault.effect.miss(str(exc))
+                        self._record(fault, started, datetime.now(UTC), None)
+                        continue
                     except Exception as exc:
                         log.exception("fault %s failed to inject", spec.kind)
+                        fault.effect.miss(f"inject failed: {exc}")
                         self._record(fault, started, datetime.now(UTC), f"inject failed: {exc}")
                         continue
-                    log.info("fault %s injected on %s", spec.kind, fault.target)
+                    log.info("fault %s injected: %s", spec.kind, fault.effect.summary)
                     active.append((now + spec.duration, fault, started))
         finally:
             for _, fault, started in active:
@@ -192,7 +222,9 @@ class ScheduleRunner:
         log.info("fault %s on %s healed", fault.spec.kind, fault.target)
 
     def _record(self, fault: Fault, start: datetime, end: datetime, error: str | None) -> None:
-        record = FaultRecord(fault.spec, fault.target, start, end, error)
+        if fault.effect.hit is None:
+            fault.effect.miss(f"{fault.spec.kind} did not record what it hit")
+        record = FaultRecord(fault.spec, fault.target, start, end, error, fault.effect)
         with self._lock:
             self.records.append(record)
         if self.tracing is not None:
@@ -204,6 +236,8 @@ class ScheduleRunner:
                     "fault.target": fault.target,
                     "notepipe.stack": self.stack.stack_id,
                     "fault.params": json.dumps(dict(fault.spec.params)),
+                    "fault.hit": bool(fault.effect.hit),
+                    "fault.effect": fault.effect.summary,
                     **({"fault.error": error} if error else {}),
                 },
             )

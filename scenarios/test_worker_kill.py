@@ -9,11 +9,23 @@ from harness.analysis import recovery_after_kills
 from harness.faults import FaultSpec
 from harness.fixtures.scenario import MakeRun, MakeStack
 from harness.load import LoadSpec
+from harness.run import RunOutcome
 from harness.schedule import Schedule
 
 pytestmark = pytest.mark.chaos
 
 SLOW = {"[chaos:sleep=1.0]": 0.2}
+
+
+def _assert_kills_interrupted_and_recovered(outcome: RunOutcome) -> None:
+    """Each kill hit a busy worker (its pid recorded) and interrupted at least one attempt;
+    no interrupted attempt finished by itself, and every one of their notes ended."""
+    for record in outcome.faults:
+        evidence = record.effect.evidence
+        assert evidence["pid"] and evidence["interrupted"], record
+        fate = evidence["fate"]
+        assert not fate["finished"] and not fate["unresolved"], record
+        assert fate["recovered"] or fate["gave_up"], record
 
 
 def test_worker_sigkill_mid_job(notepipe_stack: MakeStack, notepipe_run: MakeRun) -> None:
@@ -26,8 +38,8 @@ def test_worker_sigkill_mid_job(notepipe_stack: MakeStack, notepipe_run: MakeRun
         Schedule(kills, seed=2),
         analyze=lambda o: recovery_after_kills(o, stack.worker_names()),
     )
-    assert outcome.result.verdict == "valid", outcome.explain()
-    assert len(outcome.faults) == 4
+    assert outcome.result.verdict == "valid", outcome.explain()  # a kill that missed: unknown
+    _assert_kills_interrupted_and_recovered(outcome)
     assert outcome.result.counts["recovered"] >= 1, "no killed attempt was recovered"
     assert outcome.figures["recovery_samples"] >= 1
     assert outcome.figures["recovery_median_s"] <= 10.0, outcome.figures
@@ -42,5 +54,7 @@ def test_horse_sigkill_only(notepipe_stack: MakeStack, notepipe_run: MakeRun) ->
         analyze=lambda o: recovery_after_kills(o, stack.worker_names()),
     )
     assert outcome.result.verdict == "valid", outcome.explain()
+    _assert_kills_interrupted_and_recovered(outcome)
     assert outcome.result.counts["recovered"] >= 1
     assert all(w.alive() for w in stack.workers), "a horse kill must leave the worker running"
+    assert all(r.effect.evidence["horses"] for r in outcome.faults), outcome.faults

@@ -105,12 +105,16 @@ class RqSnapshot:
 
 @dataclass(frozen=True)
 class FaultWindow:
-    """One injected fault, from inject to heal."""
+    """One injected fault, from inject to heal; ``effect`` says what it hit, ``missed`` why
+    it cannot count as having bitten (see :mod:`harness.faults.effect`)."""
 
     kind: str
     target: str
     start: datetime
     end: datetime
+    effect: str = field(default="", compare=False)
+    missed: str | None = field(default=None, compare=False)
+    evidence: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

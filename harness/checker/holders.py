@@ -8,7 +8,6 @@ point ("the worker holding note #0 in attempt 2") and then verify what it hit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -22,7 +21,10 @@ class Claim:
     note_id: int
     attempt: int
     worker: str
-    claimed_at: datetime | None = None
+    age_s: float = 0.0  # since the claim, by the database's clock
+
+    def to_dict(self) -> dict[str, int]:
+        return {"note": self.note_id, "attempt": self.attempt}
 
 
 def worker_matches(ledger_worker: str | None, rq_worker_name: str) -> bool:
@@ -61,3 +63,29 @@ def note_claim(conn: psycopg.Connection[Any], note_id: int) -> Claim | None:
             (note_id,),
         ).fetchone()
     return Claim(int(row[0]), int(row[1]), str(row[2])) if row and row[2] else None
+
+
+def processing_claims(conn: psycopg.Connection[Any]) -> list[Claim]:
+    """Every note ``processing`` now, with the worker that claimed it and how long ago."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(
+            "SELECT id, attempt, worker, "
+            "EXTRACT(EPOCH FROM clock_timestamp() - coalesce(started_at, clock_timestamp())) "
+            "FROM notes WHERE status = 'processing' AND worker IS NOT NULL ORDER BY id"
+        ).fetchall()
+    return [Claim(int(r[0]), int(r[1]), str(r[2]), float(r[3])) for r in rows]
+
+
+def attempt_ending(
+    conn: psycopg.Connection[Any], note_id: int, attempt: int
+) -> tuple[str, str | None] | None:
+    """How ``attempt`` of the note ended so far: the ``to_status`` and ``job_id`` of its
+    first transition out of ``processing`` (the reconciler's recovery writes no job id), or
+    ``None`` while it is still running (or was never claimed)."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute(
+            "SELECT to_status, job_id FROM note_events WHERE note_id = %s AND attempt = %s "
+            "AND from_status = 'processing' ORDER BY id LIMIT 1",
+            (note_id, attempt),
+        ).fetchone()
+    return (str(row[0]), row[1]) if row else None

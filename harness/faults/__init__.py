@@ -11,6 +11,7 @@ class validates its own spec, found by its ``kind`` in :data:`FAULT_KINDS`.
 from __future__ import annotations
 
 from harness.faults.base import FAULT_KINDS, Fault, build_fault, fault_class, validate_spec
+from harness.faults.effect import Effect, FaultMissed
 from harness.faults.lifecycle import KillAtAttempt, ScaleWorkers
 from harness.faults.network import TOXIC_TYPES, ProxyDown, ProxyToxic
 from harness.faults.process import KillHorse, KillWorker, PauseWorker, TermWorker, WorkerFault
@@ -21,7 +22,9 @@ __all__ = [
     "FAULT_KINDS",
     "SERVICE_TARGETS",
     "TOXIC_TYPES",
+    "Effect",
     "Fault",
+    "FaultMissed",
     "FaultSpec",
     "KillAtAttempt",
     "KillHorse",

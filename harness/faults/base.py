@@ -10,12 +10,16 @@ anything starts.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import HarnessConfigError
+from harness.faults.effect import Effect
 from harness.faults.spec import FaultSpec
 
 if TYPE_CHECKING:
+    from harness.checker import History
     from harness.stack import PipelineStack
 
 #: ``kind`` → fault class, filled as the classes are defined.
@@ -26,7 +30,10 @@ class Fault:
     """One fault against one target of a :class:`~harness.stack.PipelineStack`.
 
     ``inject`` acts; ``heal`` undoes (the schedule calls it in ``finally``); ``target``
-    describes what was hit once injected.
+    names what was hit once injected, and ``effect`` holds the evidence that it bit: each
+    class judges itself (``effect.bit(...)`` or ``effect.miss(...)``, or raises
+    :class:`~harness.faults.effect.FaultMissed`). After the run, :meth:`confirm` adds what
+    the history shows.
     """
 
     kind: ClassVar[str] = ""
@@ -44,6 +51,7 @@ class Fault:
         self.spec = spec
         self.rng = rng
         self.target = spec.target
+        self.effect = Effect()
 
     # ------------------------------------------------------------------ validation
     @classmethod
@@ -68,6 +76,18 @@ class Fault:
 
     def heal(self) -> None:
         """Undo the fault; a no-op for faults that heal themselves."""
+
+    # ------------------------------------------------------------------ after the run
+    @classmethod
+    def confirm(
+        cls,
+        effect: Effect,
+        start: datetime,
+        end: datetime,
+        history: History,
+        client_ops: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Add to ``effect`` what the run's history shows about this fault (a no-op here)."""
 
 
 def fault_class(kind: str) -> type[Fault]:

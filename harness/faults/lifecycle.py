@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessConfigError
 from harness.faults.base import Fault
+from harness.faults.effect import FaultMissed
 from harness.faults.params import is_int, is_positive_number, refuse_unknown
+from harness.faults.process import KillWorker
 
 if TYPE_CHECKING:
     from harness.processes import PipelineProcess
@@ -38,8 +40,17 @@ class ScaleWorkers(Fault):
             raise HarnessConfigError(
                 f"scale_workers delta {delta} would remove more than the {self.original} workers"
             )
+        before = {w.name for w in self.stack.workers}
         self._resize(self.original + delta)
+        after = {w.name for w in self.stack.workers}
         self.target = f"workers {self.original}->{len(self.stack.workers)}"
+        evidence = {"started": sorted(after - before), "stopped": sorted(before - after)}
+        if len(self.stack.workers) == self.original + delta:
+            self.effect.bit(f"pool {self.target}", **evidence)
+        else:
+            self.effect.miss(
+                f"the pool is {len(self.stack.workers)}, not {self.original + delta}", **evidence
+            )
 
     def heal(self) -> None:
         if hasattr(self, "original"):
@@ -108,7 +119,7 @@ class KillAtAttempt(Fault):
         import psycopg
 
         from harness.checker.holders import note_claim, processing_in_attempt, worker_matches
-        from harness.wait import wait_until
+        from harness.wait import WaitTimeout, wait_until
 
         observer = self.stack.observer
         if observer is None:
@@ -126,15 +137,19 @@ class KillAtAttempt(Fault):
             worker = self._worker_named(claim.worker)
             return (claim.note_id, worker) if worker is not None else None
 
-        note_id, victim = wait_until(
-            holder,
-            timeout,
-            describe=f"{where} to be processing in attempt {attempt}",
-            interval=0.02,
-            max_interval=0.1,
-            transient=(psycopg.OperationalError,),
-        )
+        try:
+            note_id, victim = wait_until(
+                holder,
+                timeout,
+                describe=f"{where} to be processing in attempt {attempt}",
+                interval=0.02,
+                max_interval=0.1,
+                transient=(psycopg.OperationalError,),
+            )
+        except WaitTimeout as exc:
+            raise FaultMissed(str(exc)) from None
         self.note_id, self.victim = note_id, victim
+        pid = victim.pid
         victim.kill()
         # The kill hit the lifecycle point if the ledger still shows the dead worker's claim.
         with psycopg.connect(observer.database_dsn, connect_timeout=5) as conn:
@@ -146,10 +161,21 @@ class KillAtAttempt(Fault):
         )
         missed = "" if self.hit else ", missed: the attempt ended first"
         self.target = f"{victim.name} (note {note_id}, attempt {attempt}{missed})"
+        point = {"note": note_id, "attempt": attempt}
+        if self.hit:
+            self.effect.bit(
+                f"killed {victim.name} pid {pid} in note {note_id} attempt {attempt}",
+                pid=pid,
+                interrupted=[point],
+            )
+        else:
+            self.effect.miss(f"note {note_id} attempt {attempt} ended before the kill", pid=pid)
 
     def heal(self) -> None:
         if self.victim is not None:
             self.stack.replace_worker(self.victim)
+
+    confirm = KillWorker.confirm
 
     def _worker_named(self, ledger_worker: str) -> PipelineProcess | None:
         from harness.checker.holders import worker_matches

@@ -1,18 +1,39 @@
 """Process faults on a worker: SIGKILL of the worker or only its work-horse, SIGTERM (warm
 or forced shutdown) and SIGSTOP/SIGCONT.
 
-``target`` is ``busy`` (a worker running a job), ``any`` or ``worker-N``.
+``target`` is ``busy``, ``any`` or ``worker-N``. *Busy means busy*: the fault waits (up to
+``params.timeout`` s) for a worker the ledger shows holding a note, freezes it (SIGSTOP of
+the worker and its horse), reads its claims again while it cannot change them, and only
+then acts. No busy worker by the deadline is a miss, never a silent fallback to an idle
+one. Each fault records the pid it hit and the notes and attempts it interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
+import psycopg
+
+from harness.checker.holders import (
+    Claim,
+    attempt_ending,
+    processing_claims,
+    worker_matches,
+)
 from harness.errors import HarnessConfigError
 from harness.faults.base import Fault
+from harness.faults.effect import Effect, FaultMissed
+from harness.faults.params import is_positive_number, refuse_unknown
+from harness.faults.witness import fate_of_attempts
+from harness.wait import WaitTimeout, wait_until
 
 if TYPE_CHECKING:
+    from harness.checker import History
     from harness.processes import PipelineProcess
 
 WORKER_TARGETS = "'busy', 'any' or 'worker-N'"
@@ -21,6 +42,8 @@ WORKER_TARGETS = "'busy', 'any' or 'worker-N'"
 class WorkerFault(Fault):
     """Base of the faults that pick one worker of the stack."""
 
+    DEFAULT_TIMEOUT = 15.0
+    PARAMS: tuple[str, ...] = ("timeout",)
     victim: PipelineProcess | None = None
 
     @classmethod
@@ -32,83 +55,297 @@ class WorkerFault(Fault):
                 f"fault {cls.kind} needs target {WORKER_TARGETS}, not {target!r}"
             )
 
-    def pick_worker(self) -> PipelineProcess:
-        """``target``: ``busy`` (a worker running a job, else any), ``any``, or ``worker-N``."""
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> None:
+        refuse_unknown(cls.kind, params, cls.PARAMS)
+        timeout = params.get("timeout", cls.DEFAULT_TIMEOUT)
+        if not is_positive_number(timeout):
+            raise HarnessConfigError(
+                f"{cls.kind}: params.timeout (how long to wait for a busy worker) must be a "
+                f"positive number of seconds; got {timeout!r}"
+            )
+
+    def min_claim_age(self) -> float:
+        """``busy`` also needs a claim this old (s); see :class:`TermWorker`."""
+        return 0.0
+
+    # ------------------------------------------------------------------ the ledger
+    @contextlib.contextmanager
+    def _ledger(self) -> Iterator[psycopg.Connection[Any]]:
+        observer = self.stack.observer
+        if observer is None:
+            raise HarnessConfigError(f"{self.kind} needs a started stack")
+        with psycopg.connect(observer.database_dsn, connect_timeout=5, autocommit=True) as conn:
+            yield conn
+
+    def claims_of(self, worker: PipelineProcess) -> list[Claim]:
+        with self._ledger() as conn:
+            claims = processing_claims(conn)
+        return [c for c in claims if worker_matches(c.worker, worker.rq_worker_name)]
+
+    def interrupted(self, claims: Sequence[Claim]) -> list[Claim]:
+        """The claims whose attempt did not finish by itself: still ``processing`` (its
+        worker is gone) or ended by the reconciler's recovery (no job id)."""
+        hit = []
+        with self._ledger() as conn:
+            for claim in claims:
+                ending = attempt_ending(conn, claim.note_id, claim.attempt)
+                if ending is None or (ending[0] != "completed" and ending[1] is None):
+                    hit.append(claim)
+        return hit
+
+    # ------------------------------------------------------------------ picking
+    def _named_or_any(self) -> PipelineProcess:
         workers = [w for w in self.stack.workers if w.alive()]
         if not workers:
-            raise HarnessConfigError("no live worker to inject a fault into")
+            raise FaultMissed(f"{self.kind}: no live worker to inject a fault into")
         if self.spec.target.startswith("worker-"):
             named = [w for w in workers if w.name == self.spec.target]
             if not named:
-                raise HarnessConfigError(f"no live worker named {self.spec.target}")
+                raise FaultMissed(f"{self.kind}: no live worker named {self.spec.target}")
             return named[0]
-        if self.spec.target == "busy":
-            busy = [w for w in workers if w.horses()]
-            if busy:
-                workers = busy
         return self.rng.choice(workers)
+
+    def seize(self, *, need_horse: bool = False) -> tuple[PipelineProcess, list[Claim], list[int]]:
+        """Pick the target worker and freeze it (worker and horses stopped); returns it, the
+        claims it holds (read while frozen) and the frozen pids. The caller acts, then
+        :meth:`thaw`\\ s what should live on. For ``busy``: wait for a worker holding a
+        claim (and a horse, if ``need_horse``), or raise :class:`FaultMissed`."""
+        if self.spec.target != "busy":
+            victim = self._named_or_any()
+            frozen = freeze(victim)
+            return victim, self.claims_of(victim), frozen
+        timeout = float(self.spec.params.get("timeout", self.DEFAULT_TIMEOUT))
+        raced = [0]
+
+        def busy_worker() -> tuple[PipelineProcess, list[Claim], list[int]] | None:
+            with self._ledger() as conn:
+                claims = processing_claims(conn)
+            candidates = [
+                w
+                for w in self.stack.workers
+                if w.alive()
+                and any(
+                    worker_matches(c.worker, w.rq_worker_name) and c.age_s >= self.min_claim_age()
+                    for c in claims
+                )
+            ]
+            if not candidates:
+                return None
+            victim = self.rng.choice(candidates)
+            frozen = freeze(victim)
+            held = self.claims_of(victim)
+            if held and (not need_horse or victim.horses()):
+                return victim, held, frozen
+            thaw(victim, frozen)
+            raced[0] += 1
+            return None
+
+        try:
+            return wait_until(
+                busy_worker,
+                timeout,
+                describe=f"a busy worker for {self.kind}",
+                interval=0.02,
+                max_interval=0.1,
+                transient=(psycopg.OperationalError,),
+            )
+        except WaitTimeout:
+            age = self.min_claim_age()
+            aged = f" for >= {age:g} s" if age else ""
+            raise FaultMissed(
+                f"no worker was busy (holding a note in the ledger{aged}) within {timeout:g} s"
+                f" ({raced[0]} finished its job while being seized); raise params.timeout or "
+                "post slower notes"
+            ) from None
+
+    def describe(self, victim: PipelineProcess, claims: Sequence[Claim]) -> str:
+        notes = ", ".join(f"note {c.note_id} attempt {c.attempt}" for c in claims)
+        return f"{victim.name} pid {victim.pid}" + (f" ({notes})" if notes else " (idle)")
+
+    @staticmethod
+    def claim_list(claims: Sequence[Claim]) -> list[dict[str, int]]:
+        return [c.to_dict() for c in claims]
+
+
+def freeze(worker: PipelineProcess) -> list[int]:
+    """SIGSTOP the worker's group, then its horses (RQ's horse leaves the group)."""
+    worker.pause()
+    pids = worker.descendants()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    return pids
+
+
+def thaw(worker: PipelineProcess, pids: Sequence[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+    worker.resume()
 
 
 class KillWorker(WorkerFault):
-    """SIGKILL a worker and its work-horse; heal starts a replacement."""
+    """SIGKILL a worker and its work-horse; heal starts a replacement. Records the pid and
+    the attempts it interrupted; ``busy`` misses if none was interrupted."""
 
     kind = "kill_worker"
 
     def inject(self) -> None:
-        self.victim = self.pick_worker()
-        self.target = self.victim.name
-        self.victim.kill()
+        victim, held, _ = self.seize()
+        self.victim, self.target = victim, victim.name
+        pid, horses = victim.pid, victim.horses()
+        victim.kill()
+        interrupted = self.interrupted(held)
+        evidence = {
+            "pid": pid,
+            "horses": horses,
+            "held": self.claim_list(held),
+            "interrupted": self.claim_list(interrupted),
+        }
+        if victim.alive():
+            self.effect.miss(f"{victim.name} pid {pid} survived SIGKILL", **evidence)
+        elif self.spec.target == "busy" and not interrupted:
+            self.effect.miss(f"{victim.name}'s attempts ended before the kill", **evidence)
+        else:
+            self.effect.bit(f"killed {self.describe(victim, interrupted)}", **evidence)
 
     def heal(self) -> None:
         if self.victim is not None:
             self.stack.replace_worker(self.victim)
 
+    @classmethod
+    def confirm(
+        cls,
+        effect: Effect,
+        start: datetime,
+        end: datetime,
+        history: History,
+        client_ops: Sequence[Mapping[str, Any]],
+    ) -> None:
+        effect.note(fate=fate_of_attempts(history, effect.evidence.get("interrupted", ())))
+
 
 class KillHorse(WorkerFault):
-    """SIGKILL only the work-horse; the worker parent lives on."""
+    """SIGKILL only the work-horse; the worker parent lives on. A worker without a horse
+    is a miss (there was nothing to kill)."""
 
     kind = "kill_horse"
 
     def inject(self) -> None:
-        victim = self.pick_worker()
+        victim, held, frozen = self.seize(need_horse=True)
         self.target = victim.name
-        victim.kill_horse()
+        horses = victim.horses()
+        for pid in horses:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        thaw(victim, [p for p in frozen if p not in horses])
+        interrupted = self.interrupted(held) if horses else []
+        evidence = {
+            "pid": victim.pid,
+            "horses": horses,
+            "held": self.claim_list(held),
+            "interrupted": self.claim_list(interrupted),
+        }
+        if not horses:
+            self.effect.miss(f"{victim.name} had no work-horse to kill", **evidence)
+        elif self.spec.target == "busy" and not interrupted:
+            self.effect.miss(f"{victim.name}'s attempts ended before the kill", **evidence)
+        else:
+            killed = ", ".join(map(str, horses))
+            self.effect.bit(
+                f"killed horse {killed} of {self.describe(victim, interrupted)}", **evidence
+            )
+
+    confirm = KillWorker.confirm
 
 
 class TermWorker(WorkerFault):
     """SIGTERM: warm shutdown (the current job finishes); ``forced`` sends a second one
-    (RQ's cold shutdown kills the horse). Heal starts a replacement."""
+    (RQ's cold shutdown kills the horse). Heal waits for the exit and starts a replacement.
+
+    Records the jobs in flight at the (first) SIGTERM; ``forced`` also the attempts the
+    cold shutdown interrupted (a miss if they all finished first)."""
 
     kind = "term_worker"
+    PARAMS = ("timeout", "forced")
+
+    @property
+    def forced(self) -> bool:
+        return bool(self.spec.params.get("forced"))
+
+    def min_claim_age(self) -> float:
+        # A forced shutdown needs a job with time left between the two signals: a claim a
+        # little old is a slow note (fast ones end in milliseconds).
+        return 0.2 if self.forced else 0.0
 
     def inject(self) -> None:
-        self.victim = self.pick_worker()
-        self.target = self.victim.name
-        self.victim.signal_leader(signal.SIGTERM)
-        if self.spec.params.get("forced"):
-            self.stack.wait_a_moment_for_shutdown_start(self.victim)
-            self.victim.signal_leader(signal.SIGTERM)
+        victim, held, frozen = self.seize()
+        self.victim, self.target = victim, victim.name
+        self.in_flight = held
+        victim.signal_leader(signal.SIGTERM)  # queued while frozen: delivered on SIGCONT
+        thaw(victim, frozen)
+        if self.forced:
+            self.stack.wait_a_moment_for_shutdown_start(victim)
+            victim.signal_leader(signal.SIGTERM)
+        evidence = {"pid": victim.pid, "in_flight": self.claim_list(held)}
+        self.effect.bit(
+            f"SIGTERM{' x2' if self.forced else ''} to {self.describe(victim, held)}", **evidence
+        )
 
     def heal(self) -> None:
-        if self.victim is not None:
-            self.stack.replace_worker(self.victim, wait_exit=True)
+        if self.victim is None:
+            return
+        self.stack.replace_worker(self.victim, wait_exit=True)
+        self.effect.note(exit_code=self.victim.proc.returncode)
+        if self.forced:
+            interrupted = self.interrupted(self.in_flight)
+            self.effect.note(interrupted=self.claim_list(interrupted))
+            if self.spec.target == "busy" and not interrupted:
+                self.effect.miss(
+                    f"{self.victim.name}'s jobs in flight finished before the second SIGTERM"
+                )
+
+    @classmethod
+    def confirm(
+        cls,
+        effect: Effect,
+        start: datetime,
+        end: datetime,
+        history: History,
+        client_ops: Sequence[Mapping[str, Any]],
+    ) -> None:
+        key = "interrupted" if "interrupted" in effect.evidence else "in_flight"
+        effect.note(fate=fate_of_attempts(history, effect.evidence.get(key, ())))
 
 
 class PauseWorker(WorkerFault):
-    """SIGSTOP the worker and its horse (past the lease); heal sends SIGCONT."""
+    """SIGSTOP the worker and its horse (past the lease); heal sends SIGCONT. Records the
+    attempts it froze; after the run, whether they were taken over (recovered)."""
 
     kind = "pause_worker"
 
     def inject(self) -> None:
-        self.victim = self.pick_worker()
-        self.target = self.victim.name
-        self.horses = self.victim.descendants()
-        self.victim.pause()
-        for pid in self.horses:
-            self.stack.signal_pid(pid, signal.SIGSTOP)
+        victim, held, frozen = self.seize()  # the freeze is the fault
+        self.victim, self.target, self.horses = victim, victim.name, frozen
+        self.effect.bit(
+            f"paused {self.describe(victim, held)}",
+            pid=victim.pid,
+            horses=frozen,
+            paused=self.claim_list(held),
+        )
 
     def heal(self) -> None:
         if self.victim is not None:
-            for pid in self.horses:
-                self.stack.signal_pid(pid, signal.SIGCONT)
-            self.victim.resume()
+            thaw(self.victim, self.horses)
+
+    @classmethod
+    def confirm(
+        cls,
+        effect: Effect,
+        start: datetime,
+        end: datetime,
+        history: History,
+        client_ops: Sequence[Mapping[str, Any]],
+    ) -> None:
+        effect.note(fate=fate_of_attempts(history, effect.evidence.get("paused", ())))

@@ -38,6 +38,10 @@ def scenario_summary(record: ScenarioRecord) -> dict[str, Any]:
                 "start": iso(w.start),
                 "end": iso(w.end),
                 "duration_s": round((w.end - w.start).total_seconds(), 6),
+                "hit": w.missed is None,
+                "effect": w.effect,
+                "missed": w.missed,
+                "evidence": dict(w.evidence),
             }
             for w in record.faults
         ],

@@ -87,7 +87,7 @@ def test_kill_at_attempt_kills_the_holder_of_note_0_in_attempts_1_and_2(
     )
     assert outcome.result.verdict == "valid", outcome.explain()
     records = sorted(outcome.faults, key=lambda r: r.start)
-    assert [r.error for r in records] == [None, None], outcome.explain()
+    assert [r.missed for r in records] == [None, None], outcome.explain()
     note = _first_note(stack)
     assert [r.target for r in records] == [
         f"{records[0].target.split(' ')[0]} (note {note}, attempt 1)",
@@ -150,7 +150,7 @@ def test_kill_any_note_in_attempt_1_then_scale_workers_up_and_down(
     ], outcome.explain()
 
     kill = records[0]
-    assert "missed" not in kill.target, kill.target
+    assert kill.missed is None and kill.effect.evidence["interrupted"], kill
     note = int(kill.target.split("note ")[1].split(",")[0])
     claims = _claims(_events(stack, note))
     assert claims.get(1) == _killed_rq_name(stack, kill.target)
@@ -176,3 +176,26 @@ def test_kill_any_note_in_attempt_1_then_scale_workers_up_and_down(
         ).fetchone()
     assert row is not None
     assert int(row[0]) >= 4
+
+
+def test_faults_that_hit_nothing_make_the_run_unknown(
+    notepipe_stack: MakeStack, notepipe_run: MakeRun
+) -> None:
+    """One slow note, long done when the faults fire: the horse kill finds no horse, the
+    busy kill no busy worker. Neither may count: the verdict is unknown, with the reasons."""
+    stack = notepipe_stack(workers=2, proxies=False)
+    schedule = Schedule(
+        [
+            FaultSpec("kill_horse", at=4.0, duration=0.2, target="worker-0"),
+            FaultSpec("kill_worker", at=5.0, duration=0.2, target="busy", params={"timeout": 1}),
+        ],
+        seed=3,
+    )
+    outcome = notepipe_run(stack).execute(LoadSpec(notes=1, rate=1, special=SLOW), schedule)
+    assert outcome.result.counts["completed"] == 1, outcome.explain()
+    assert outcome.result.verdict == "unknown", outcome.explain()
+    horse, busy = sorted(outcome.faults, key=lambda r: r.start)
+    assert horse.missed is not None and "had no work-horse" in horse.missed, horse
+    assert busy.missed is not None and "no worker was busy" in busy.missed, busy
+    assert sum("did not bite" in r for r in outcome.result.reasons) == 2, outcome.result.reasons
+    assert all(w.alive() for w in stack.workers), "a missed kill must not kill anything"

@@ -1,0 +1,114 @@
+"""What the run's history says about a fault, after the run (the ``confirm`` step).
+
+Read from the :class:`~harness.checker.History` the checker judges: the ledger's events,
+the spans and the client's operations. An attempt "finished by itself" when the event that
+ended it carries its job id (a completion or the attempt's own failure); the reconciler's
+recovery of an expired lease writes no job id (``notepipe.store.ledger.recover_expired``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from harness.checker import History, LedgerEvent
+
+TERMINAL = ("completed", "failed")
+#: Errors show up a little after the window closes (timeouts, retries, exporters).
+WINDOW_SLACK = timedelta(seconds=1.0)
+
+
+def attempt_end(history: History, note_id: int, attempt: int) -> LedgerEvent | None:
+    """The event that ended ``attempt`` of the note (its first transition out of
+    ``processing``), or ``None`` if the attempt never ended."""
+    for event in history.events:
+        if (
+            event.note_id == note_id
+            and event.attempt == attempt
+            and event.from_status == "processing"
+        ):
+            return event
+    return None
+
+
+def finished_by_itself(event: LedgerEvent | None) -> bool:
+    return event is not None and (event.to_status == "completed" or event.job_id is not None)
+
+
+def final_status(history: History, note_id: int) -> str | None:
+    return next((n.status for n in history.notes if n.id == note_id), None)
+
+
+def claimed_after(history: History, note_id: int, after: datetime) -> list[int]:
+    """Attempts of the note claimed (``→ processing``) after ``after``."""
+    return [
+        e.attempt
+        for e in history.events
+        if e.note_id == note_id and e.to_status == "processing" and e.at > after
+    ]
+
+
+def fate_of_attempts(
+    history: History, attempts: Iterable[Mapping[str, Any]]
+) -> dict[str, list[int]]:
+    """Each ``{"note": id, "attempt": k}`` hit by a fault: did the attempt finish by itself
+    (``finished``), or was it taken over and the note ended anyway — by a later attempt
+    (``recovered``) or by the reconciler giving up on its budget (``gave_up``) — or is the
+    note still not terminal (``unresolved``)?"""
+    fate: dict[str, list[int]] = {"finished": [], "recovered": [], "gave_up": [], "unresolved": []}
+    for item in attempts:
+        note, attempt = int(item["note"]), int(item["attempt"])
+        later = any(
+            e.note_id == note and e.to_status == "processing" and e.attempt > attempt
+            for e in history.events
+        )
+        if finished_by_itself(attempt_end(history, note, attempt)):
+            fate["finished"].append(note)
+        elif final_status(history, note) not in TERMINAL:
+            fate["unresolved"].append(note)
+        else:
+            fate["recovered" if later else "gave_up"].append(note)
+    return fate
+
+
+def errors_in_window(
+    history: History, client_ops: Sequence[Mapping[str, Any]], start: datetime, end: datetime
+) -> dict[str, int]:
+    """Errors the pipeline and its client saw from ``start`` to ``end`` (+ a little slack):
+    spans with an error status, ledger events with an error, client posts refused (``fail``),
+    unanswered (``info``) or answered ``202`` (accepted but not enqueued)."""
+    hi = end + WINDOW_SLACK
+    lo_ns, hi_ns = int(start.timestamp() * 1e9), int(hi.timestamp() * 1e9)
+    spans = sum(
+        1
+        for s in history.spans
+        if s.status == "ERROR" and s.start_ns <= hi_ns and s.end_ns >= lo_ns
+    )
+    ledger = sum(1 for e in history.events if e.error and start <= e.at <= hi)
+    client = 0
+    for op in client_ops:
+        at = op.get("time")
+        when = datetime.fromisoformat(at) if isinstance(at, str) else at
+        if not isinstance(when, datetime) or not start <= when <= hi:
+            continue
+        if op.get("type") in ("fail", "info") or (
+            op.get("type") == "ok" and op.get("status_code") == 202
+        ):
+            client += 1
+    return {"spans": spans, "ledger": ledger, "client": client, "total": spans + ledger + client}
+
+
+#: Network faults that must make the pipeline (or its client) see errors in their window.
+DISRUPTIVE = ("proxy_down", "reset_peer", "timeout")
+
+
+def assert_network_faults_bit(outcome: Any) -> None:
+    """For a scenario of network faults (a ``RunOutcome``): each fault's probe showed it, and
+    the cut, reset and black-holed windows show errors on the pipeline's side."""
+    for record in outcome.faults:
+        evidence = record.effect.evidence
+        assert record.effect.hit and "probe" in evidence, record
+        kind = record.spec.params.get("type", record.spec.kind)
+        if kind in DISRUPTIVE:
+            assert evidence["errors_in_window"]["total"] > 0, (kind, record.effect)
