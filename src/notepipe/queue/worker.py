@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -69,6 +70,11 @@ def run_worker(
     # importing it afresh per job (~7 ms each).
     importlib.import_module(JOB_MODULE)
     start_horse_relay()
+    # Everything loaded so far lives as long as the worker: move it out of the collector's
+    # reach, so a collection in a forked horse does not touch (and copy-on-write) every
+    # page of it; measured at ~65 ms per full collection in a horse without this.
+    gc.collect()
+    gc.freeze()
     stop = threading.Event()
     reconciler: threading.Thread | None = None
     if with_reconciler:
