@@ -6,7 +6,8 @@ Goal: notepipe (default stages, 1 KiB notes) >= 0.8x bare RQ with the same worke
 class (``rq.worker.Worker``, fork per job) and worker count.
 
 One local Redis and one local PostgreSQL serve every run (wiped in between;
-tracing off everywhere). Per round and worker count:
+tracing off everywhere); notepipe workers reach PostgreSQL through a local PgBouncer,
+as under ``notepipe stack up`` (``--no-pooler``: directly). Per round and worker count:
 
 * **bare RQ**: ``--notes`` no-op jobs (:func:`noop`, JSON serializer, a 1 KiB
   argument) enqueued, then that many ``rq worker --burst`` processes started;
@@ -268,6 +269,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="256,1024,4096,16384", help="note sizes in bytes")
     parser.add_argument("--stages", default="minimal,default", help="stage sets to run")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (order alternates)")
+    parser.add_argument(
+        "--no-pooler", dest="pooler", action="store_false", help="workers connect directly"
+    )
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",") if w.strip()]
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -277,6 +281,7 @@ def main() -> None:
     os.environ["OTEL_SDK_DISABLED"] = "true"
 
     from harness import reaper
+    from harness.services.local_pgbouncer import LocalPgBouncer
     from harness.services.local_postgres import LocalPostgres
     from harness.services.local_redis import LocalRedis
     from notepipe.settings import load_settings
@@ -285,18 +290,23 @@ def main() -> None:
 
     reaper.install()
     redis_service, postgres = LocalRedis(), LocalPostgres()
+    pooler = LocalPgBouncer(postgres) if args.pooler else None
     runs: list[Run] = []
     started = time.monotonic()
     try:
         redis_service.start()
         postgres.start()
-        base = load_settings(redis_url=redis_service.url, database_url=postgres.url)
-        minimal = load_settings(**{**base.model_dump(), "stages": MINIMAL_STAGES.split(",")})
-        with connect(base) as conn:
+        with connect(load_settings(database_url=postgres.url)) as conn:
             migrate(conn)
+        if pooler is not None:
+            pooler.start()
+        database_url = pooler.url if pooler is not None else postgres.url
+        base = load_settings(redis_url=redis_service.url, database_url=database_url)
+        minimal = load_settings(**{**base.model_dump(), "stages": MINIMAL_STAGES.split(",")})
         print(
             f"{args.notes} jobs per run, {args.rounds} rounds; worker class rq.worker.Worker "
-            f"(fork per job); tracing off; cpus {os.cpu_count()}, "
+            f"(fork per job); tracing off; PostgreSQL {'via PgBouncer' if pooler else 'direct'}; "
+            f"cpus {os.cpu_count()}, "
             f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
             flush=True,
         )
@@ -325,6 +335,8 @@ def main() -> None:
                             flush=True,
                         )
     finally:
+        if pooler is not None:
+            pooler.stop()
         postgres.stop()
         redis_service.stop()
     _table(runs)
