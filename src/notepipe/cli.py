@@ -20,7 +20,7 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     from notepipe.api.app import create_app
     from notepipe.telemetry import configure_telemetry
 
-    configure_telemetry("notepipe-api")
+    configure_telemetry("notepipe-api", redis_spans=settings.trace_redis)
     app = create_app(settings)
     FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
     uvicorn.run(
@@ -37,7 +37,7 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from notepipe.queue.worker import run_worker
     from notepipe.telemetry import configure_telemetry
 
-    configure_telemetry("notepipe-worker")
+    configure_telemetry("notepipe-worker", redis_spans=settings.trace_redis)
     run_worker(
         settings,
         burst=args.burst,
@@ -54,7 +54,7 @@ def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from notepipe.store.db import connect
     from notepipe.telemetry import configure_telemetry, shutdown_telemetry
 
-    configure_telemetry("notepipe-reconciler")
+    configure_telemetry("notepipe-reconciler", redis_spans=settings.trace_redis)
     redis = redis_connection(settings)
     try:
         if args.once:

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     worker_class: str = "rq.worker.Worker"
     worker_ttl: int = Field(35, ge=5)
 
+    trace_redis: bool = Field(
+        False, description="a span per Redis command (RQ issues a dozen per job); off by default"
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
     db_pool_min: int = Field(1, ge=0)

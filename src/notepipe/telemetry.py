@@ -16,6 +16,7 @@ horse falls back to exporting itself (flushed by :func:`flush_telemetry`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -23,13 +24,20 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import (
+    Event,
+    ReadableSpan,
+    Span,
+    SpanLimits,
+    SpanProcessor,
+    TracerProvider,
+)
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import (
     Decision,
@@ -91,10 +99,30 @@ def _exporter_wanted() -> bool:
     )
 
 
-def configure_telemetry(service_name: str, *, instrument_clients: bool = True) -> bool:
+#: Span attribute values are cut to this many characters unless
+#: ``OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`` (or ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``) says
+#: otherwise: a ledger statement's full SQL (``db.statement``, ~1.4 KB) was most of every
+#: exported byte. The attributes the checker reads are short; events keep their length.
+SPAN_ATTRIBUTE_LENGTH = 256
+
+
+def _span_limits() -> SpanLimits:
+    if os.environ.get("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT") or os.environ.get(
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"
+    ):
+        return SpanLimits()  # the standard variables decide
+    return SpanLimits(max_span_attribute_length=SPAN_ATTRIBUTE_LENGTH)
+
+
+def configure_telemetry(
+    service_name: str, *, instrument_clients: bool = True, redis_spans: bool = False
+) -> bool:
     """Install the global tracer provider once per process; return True if exporting.
 
     ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` override ``service_name``.
+    PostgreSQL statements get spans (a note's trace shows its ledger writes); Redis
+    commands only with ``redis_spans`` (``NOTEPIPE_TRACE_REDIS``): RQ issues a dozen per
+    job, and ``note.enqueue`` / ``note.attempt`` already cover them.
     """
     global _provider, _processor  # one provider per process, by OpenTelemetry's design
     if _provider is not None:
@@ -105,23 +133,35 @@ def configure_telemetry(service_name: str, *, instrument_clients: bool = True) -
 
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
     sampler = None if os.environ.get("OTEL_TRACES_SAMPLER") else ParentBased(OwnRootsSampler())
-    provider = TracerProvider(resource=resource, sampler=sampler)
+    provider = TracerProvider(resource=resource, sampler=sampler, span_limits=_span_limits())
     processor = ForkAwareSpanProcessor(BatchSpanProcessor(OTLPSpanExporter()))
     provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     _provider, _processor = provider, processor
     if instrument_clients:
-        _instrument_clients()
+        _instrument_clients(redis_spans=redis_spans)
     log.info("OpenTelemetry exporting spans over OTLP as %s", service_name)
     return True
 
 
-def _instrument_clients() -> None:
+def _instrument_clients(*, redis_spans: bool) -> None:
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
 
-    RedisInstrumentor().instrument()
+    if redis_spans:
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+        RedisInstrumentor().instrument()
     PsycopgInstrumentor().instrument(enable_commenter=False, skip_dep_check=True)
+
+
+@contextlib.contextmanager
+def untraced() -> Iterator[None]:
+    """Instrumented clients make no spans inside this block (housekeeping queries)."""
+    token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 def start_horse_relay() -> bool:

@@ -23,6 +23,14 @@ def connect(settings: Settings, *, autocommit: bool = True) -> psycopg.Connectio
     )
 
 
+def _check_untraced(conn: psycopg.Connection[Row]) -> None:
+    """The pool's liveness check on every checkout, without a span per check."""
+    from notepipe.telemetry import untraced
+
+    with untraced():
+        ConnectionPool.check_connection(conn)
+
+
 def make_pool(
     settings: Settings, *, name: str = "notepipe"
 ) -> ConnectionPool[psycopg.Connection[Row]]:
@@ -37,7 +45,7 @@ def make_pool(
             "connect_timeout": CONNECT_TIMEOUT_S,
             "application_name": name,
         },
-        check=ConnectionPool.check_connection,
+        check=_check_untraced,
         open=False,
         name=name,
         timeout=10,

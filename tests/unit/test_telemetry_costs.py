@@ -1,0 +1,59 @@
+"""Cheaper tracing: span attributes are capped and Redis commands get no spans by default
+(each case runs in a fresh interpreter: the tracer provider is global)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+CODE = """
+import json, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from notepipe import telemetry
+
+assert telemetry.configure_telemetry("t", redis_spans=sys.argv[1] == "on")
+memory = InMemorySpanExporter()
+trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(memory))
+with trace.get_tracer("t").start_as_current_span("note.attempt") as span:
+    span.set_attribute("db.statement", "x" * 5000)
+    span.set_attribute("note.outcome", "completed")
+    span.add_event("exception", {"exception.stacktrace": "y" * 5000})
+(done,) = memory.get_finished_spans()
+print(json.dumps({
+    "statement": len(done.attributes["db.statement"]),
+    "outcome": done.attributes["note.outcome"],
+    "event": len(done.events[0].attributes["exception.stacktrace"]),
+    "redis": RedisInstrumentor().is_instrumented_by_opentelemetry,
+}))
+"""
+
+
+def _run(redis: str, **env: str) -> str:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "NOTEPIPE_"))}
+    environ.update(
+        OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", **env
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", CODE, redis],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_attributes_capped_and_no_redis_spans_by_default() -> None:
+    assert _run("off") == (
+        '{"statement": 256, "outcome": "completed", "event": 5000, "redis": false}'
+    )
+
+
+def test_standard_variable_and_redis_opt_in() -> None:
+    out = _run("on", OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT="1000")
+    assert out == '{"statement": 1000, "outcome": "completed", "event": 5000, "redis": true}'
