@@ -158,10 +158,13 @@ class ScenarioRun:
             load_seconds = time.monotonic() - load_started
             healed_at = max((r.end for r in runner.records), default=datetime.now(UTC))
             self.progress.update("waiting for every note to reach a terminal status")
+            drain_started = time.monotonic()
             leftover = self.stack.wait_quiescent(
                 self.deadline_s + QUIESCENCE_SLACK_S + len(client.accepted) / MIN_DRAIN_RATE
             )
+            drain_seconds = time.monotonic() - drain_started
             self.stack.flush_wait()
+            flush_seconds = time.monotonic() - drain_started - drain_seconds
             self.progress.update("checking the history")
         records = list(runner.records)
         history = self.stack.history(accepted=client.accepted)
@@ -193,6 +196,11 @@ class ScenarioRun:
                 "accepted": len(client.accepted),
                 "client_ops": client.counts,
                 "load_seconds": round(load_seconds, 2),
+                # where a run's time goes after the load: the drain (quiescence) and the
+                # wait for span export to settle
+                "drain_seconds": round(drain_seconds, 2),
+                "flush_seconds": round(flush_seconds, 2),
+                "stack_start_seconds": round(self.stack.start_seconds, 2),
                 "deadline_s": round(self.deadline_s, 1),
                 "backlog_allowance_max_s": round(max(backlog.values(), default=0.0), 1),
                 **(figures or {}),

@@ -10,6 +10,7 @@ import contextlib
 import os
 import secrets
 import signal
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -107,6 +108,7 @@ class PipelineStack:
         self.log_dir = workdir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.database = f"np_{secrets.token_hex(5)}"
+        self.start_seconds = 0.0
         self.workers: list[PipelineProcess] = []
         self.retired: list[PipelineProcess] = []
         self.api: PipelineProcess | None = None
@@ -117,6 +119,7 @@ class PipelineStack:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
+        began = time.monotonic()
         db_path = f"/{self.database}"
         direct_pg = _with_path(self.postgres_service.url, path=db_path)
         direct_redis = _with_path(self.redis_service.url, path=f"/{self.options.redis_db}")
@@ -138,14 +141,16 @@ class PipelineStack:
         finally:
             client.close()
         otel = self.otel_env()
-        if self.options.api:
-            self.api = start_api(self.settings, self.log_dir, extra_env=otel)
+        # Workers boot (imports, the stages' models) while the API starts, instead of after.
         for _ in range(self.options.workers):
             self.add_worker()
+        if self.options.api:
+            self.api = start_api(self.settings, self.log_dir, extra_env=otel)
         for worker in self.workers:
             wait_worker_registered(self.observer.redis_dsn, worker)
         if self.options.reconciler:
             self.reconciler = start_reconciler(self.settings, self.log_dir, extra_env=otel)
+        self.start_seconds = time.monotonic() - began
 
     def otel_env(self) -> dict[str, str]:
         return {
