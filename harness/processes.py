@@ -204,8 +204,14 @@ def start_api(
         return httpx.get(f"{api.url}/healthz", timeout=2).status_code == 200
 
     try:
+        # Poll often: readiness is on every stack's start path, and a backoff to 0.5 s
+        # noticed it up to half a second late.
         wait_until(
-            healthy, ready_timeout, describe=f"the API on port {port}", transient=(httpx.HTTPError,)
+            healthy,
+            ready_timeout,
+            describe=f"the API on port {port}",
+            transient=(httpx.HTTPError,),
+            max_interval=0.1,
         )
     except BaseException:
         api.kill()
@@ -227,6 +233,8 @@ def wait_worker_registered(redis_url: str, worker: PipelineProcess, timeout: flo
                 )
             return bool(client.exists(f"rq:worker:{worker.rq_worker_name}"))
 
-        wait_until(registered, timeout, describe=f"{worker.name} to register with RQ")
+        wait_until(
+            registered, timeout, describe=f"{worker.name} to register with RQ", max_interval=0.1
+        )
     finally:
         client.close()
