@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import threading
+from datetime import datetime
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -69,6 +70,9 @@ def run_worker(
     # Import the job module once here: every forked work-horse inherits it instead of
     # importing it afresh per job (~7 ms each).
     importlib.import_module(JOB_MODULE)
+    # RQ parses its timestamps with datetime.strptime, which imports _strptime and compiles
+    # its regexes on first use: do it here, not once in every horse.
+    datetime.strptime("2000-01-01T00:00:00.000000Z", "%Y-%m-%dT%H:%M:%S.%fZ")
     start_horse_relay()
     # Everything loaded so far lives as long as the worker: move it out of the collector's
     # reach, so a collection in a forked horse does not touch (and copy-on-write) every
