@@ -15,14 +15,16 @@ from notepipe.settings import Settings, load_settings
 
 def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     from notepipe.api.app import create_app
     from notepipe.telemetry import configure_telemetry
 
-    configure_telemetry("notepipe-api", redis_spans=settings.trace_redis)
+    tracing = configure_telemetry("notepipe-api", redis_spans=settings.trace_redis)
     app = create_app(settings)
-    FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
+    if tracing:  # with tracing off the middleware would only cost time per request
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
     uvicorn.run(
         app,
         host=args.host or settings.api_host,
