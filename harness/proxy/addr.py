@@ -23,12 +23,14 @@ def split_host_port(address: str) -> tuple[str, int]:
             raise ValueError(f"address {address}: missing port in address")
         if ":" in host:
             raise ValueError(f"address {address}: too many colons in address")
-    if port_text.isdigit() and int(port_text) <= 65535:
+    if port_text.isdigit():
+        if int(port_text) > 65535:
+            raise ValueError(f"address {port_text}: invalid port")
         return host, int(port_text)
     try:
         return host, socket.getservbyname(port_text, "tcp")
     except OSError:
-        raise ValueError(f"address {address}: invalid port") from None
+        raise ValueError(f"lookup tcp/{port_text}: unknown port") from None
 
 
 def join_host_port(host: str, port: int) -> str:

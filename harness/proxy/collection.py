@@ -6,7 +6,16 @@ from typing import Any
 
 from harness.proxy import errors
 from harness.proxy.errors import ApiError
-from harness.proxy.gojson import GoJsonError, GoKind, Obj, decode_struct, loads
+from harness.proxy.gojson import (
+    GoJsonError,
+    GoKind,
+    Obj,
+    convert,
+    decode_struct,
+    describe,
+    loads,
+    match_field,
+)
 from harness.proxy.metrics import Metrics
 from harness.proxy.proxy import Proxy
 
@@ -16,7 +25,7 @@ _PROXY_FIELDS: dict[str, GoKind] = {
     "upstream": "string",
     "enabled": "bool",
 }
-_POPULATE_TYPE = '[]struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }'
+_POPULATE_ITEM = 'struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }'
 
 
 class PopulateError(ApiError):
@@ -32,6 +41,24 @@ def decode_proxy(body: bytes, defaults: dict[str, Any]) -> dict[str, Any]:
         return {**defaults, **decode_struct(loads(body), _PROXY_FIELDS, "Proxy", "toxiproxy.Proxy")}
     except GoJsonError as exc:
         raise errors.bad_request(str(exc)) from None
+
+
+def _decode_populate_entry(item: Any) -> dict[str, Any]:
+    """One /populate entry: the embedded Proxy's fields report as ``.Proxy.name``."""
+    if item is None:
+        return {}
+    if not isinstance(item, Obj):
+        raise GoJsonError(
+            f"json: cannot unmarshal {describe(item)} into Go value of type {_POPULATE_ITEM}"
+        )
+    out: dict[str, Any] = {}
+    for key, value in item:
+        name = match_field(key, _PROXY_FIELDS)
+        if name is None or value is None:
+            continue
+        path = name if name == "enabled" else f"Proxy.{name}"
+        out[name] = convert(value, _PROXY_FIELDS[name], "", path)
+    return out
 
 
 class ProxyCollection:
@@ -74,15 +101,14 @@ class ProxyCollection:
     async def populate_json(self, body: bytes) -> list[Proxy]:
         try:
             document = loads(body)
-            if document is not None and not isinstance(document, list):
-                kind = "object" if isinstance(document, Obj) else type(document).__name__
-                kind = {"str": "string", "Num": "number"}.get(kind, kind)
+            if document is not None and (
+                isinstance(document, Obj) or not isinstance(document, list)
+            ):
                 raise GoJsonError(
-                    f"json: cannot unmarshal {kind} into Go value of type {_POPULATE_TYPE}"
+                    f"json: cannot unmarshal {describe(document)} into Go value of type "
+                    f"[]{_POPULATE_ITEM}"
                 )
-            entries = [
-                decode_struct(item, _PROXY_FIELDS, "", _POPULATE_TYPE) for item in document or []
-            ]
+            entries = [_decode_populate_entry(item) for item in document or []]
         except GoJsonError as exc:
             raise PopulateError(errors.bad_request(str(exc)), []) from None
         for index, entry in enumerate(entries, start=1):

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from harness.proxy.goscan import GoSyntaxError, scan_first_value
+
 GoKind = Literal["int64", "int", "float32", "string", "bool"]
 
 _INT_RE = re.compile(r"-?(0|[1-9][0-9]*)\Z")
@@ -50,25 +52,17 @@ _decoder = json.JSONDecoder(object_pairs_hook=Obj, parse_int=Num, parse_float=Nu
 
 
 def loads(body: bytes) -> Any:
-    """Decode the first JSON value of ``body`` like ``json.NewDecoder(r).Decode``."""
+    """Decode the first JSON value of ``body`` like ``json.NewDecoder(r).Decode``: Go's
+    scanner finds the value (and words a syntax error), Python's ``json`` reads it."""
     try:
-        text = body.decode("utf-8", errors="replace")
-    except Exception as exc:  # pragma: no cover - errors="replace" never raises
-        raise GoJsonError(str(exc)) from exc
-    stripped = text.lstrip(" \t\r\n")
-    if not stripped:
-        raise GoJsonError("EOF")
+        start, end = scan_first_value(body)
+    except GoSyntaxError as exc:
+        raise GoJsonError(str(exc)) from None
+    text = body[start:end].decode("utf-8", errors="replace")
     try:
-        value, _end = _decoder.raw_decode(stripped)
-    except json.JSONDecodeError as exc:
-        if exc.pos >= len(stripped.rstrip()):
-            raise GoJsonError("unexpected EOF") from None
-        char = stripped[exc.pos]
-        where = "looking for beginning of value" if exc.pos == 0 else exc.msg.lower()
-        raise GoJsonError(f"invalid character {char!r} {where}") from None
+        return _decoder.decode(text)
     except RecursionError:
         raise GoJsonError("exceeded max depth") from None
-    return value
 
 
 def describe(value: Any) -> str:

@@ -51,6 +51,8 @@ class Proxy:
             "listen": self.listen,
             "upstream": self.upstream,
             "enabled": self.enabled,
+            # Toxiproxy 2.12 marshals its exported Logger field too (an empty struct).
+            "Logger": {},
             "toxics": self.toxics.to_json(),
         }
 
@@ -60,8 +62,8 @@ class Proxy:
             return
         try:
             host, port = await resolve(self.listen)
-        except ValueError as exc:
-            raise ApiError(f"listen tcp {self.listen}: {exc}", 500) from None
+        except ValueError as exc:  # net.Listen: OpError without an address
+            raise ApiError(f"listen tcp: {exc}", 500) from None
         try:
             sock = _bind(host, port)
         except OSError as exc:
@@ -98,8 +100,8 @@ class Proxy:
     async def differs(self, listen: str, upstream: str) -> bool:
         try:
             host, port = await resolve(listen)
-        except ValueError as exc:
-            raise ApiError(f"listen tcp {listen}: {exc}", 500) from None
+        except ValueError as exc:  # net.ResolveTCPAddr's own error
+            raise ApiError(str(exc), 500) from None
         return self.listen != display(host, port) or self.upstream != upstream
 
     async def update(self, listen: str, upstream: str, enabled: bool) -> None:

@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING, Any
 
 from harness.proxy import errors
 from harness.proxy.errors import ApiError
-from harness.proxy.gojson import GoJsonError, GoKind, Obj, decode_struct, get_field, loads
+from harness.proxy.gojson import (
+    GoJsonError,
+    GoKind,
+    Obj,
+    decode_struct,
+    get_field,
+    loads,
+    type_error,
+)
 from harness.proxy.toxics import REGISTRY, Toxic, ToxicWrapper
 from harness.proxy.toxics.wrapper import Direction
 
@@ -34,6 +42,10 @@ def _decode_attributes(toxic: Toxic, document: Any, current: dict[str, int]) -> 
     if isinstance(document, Obj):
         found, value = get_field(document, "attributes")
         if found and value is not None:
+            if not isinstance(value, Obj):  # only reachable on update (add checks first)
+                raise errors.bad_request(
+                    str(type_error(value, "", "attributes", f"toxics.{toxic.go_struct}"))
+                )
             try:
                 merged.update(
                     decode_struct(
@@ -46,7 +58,6 @@ def _decode_attributes(toxic: Toxic, document: Any, current: dict[str, int]) -> 
                 )
             except GoJsonError as exc:
                 raise errors.bad_request(str(exc)) from None
-    toxic.check(merged)
     return merged
 
 
@@ -89,7 +100,7 @@ class ToxicCollection:
             if isinstance(document, Obj):
                 found, attributes = get_field(document, "attributes")
                 if found and attributes is not None and not isinstance(attributes, Obj):
-                    decode_struct(attributes, {}, "ToxicWrapper", "toxics.NoopToxic")
+                    raise type_error(attributes, "ToxicWrapper", "attributes", "toxics.NoopToxic")
         except GoJsonError as exc:
             raise errors.bad_request(str(exc)) from None
         stream = str(fields.get("stream", "downstream"))

@@ -1,24 +1,56 @@
-"""Fixtures: one proxy server per session (ours, as a subprocess), an API client that
-deletes every proxy after each test, and loopback upstream servers."""
+"""Fixtures: one proxy server per session and kind — the built-in (``python -m
+harness.proxy``) and the real Toxiproxy built by ``make peers`` — an API client that
+deletes every proxy after each test, and loopback upstream servers.
+
+Every test that takes ``proxy_server``/``api``/``make_proxy`` runs against both
+servers (ids ``builtin`` and ``real``). Without the real binary the ``real`` runs are
+skipped, except under ``CI=true`` where they fail. A test that checks a deliberate
+difference of the built-in (documented in ``harness/proxy/README.md``) is decorated
+with ``proxy_helpers.builtin_only``.
+"""
 
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from harness import peers
 from harness.proxy.launcher import ToxiproxyServer
 from tests.proxy.proxy_helpers import MakeProxy, TcpServer, echo
 
 _names = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def proxy_server() -> Iterator[ToxiproxyServer]:
-    server = ToxiproxyServer(builtin=True)
+SERVER_KINDS = ("builtin", "real")
+
+
+def real_toxiproxy_binary() -> str:
+    """The real ``toxiproxy-server``: ``.peers/bin`` first, then PATH; skip (fail in CI)."""
+    found = peers.peer_binary(peers.TOXIPROXY)
+    if found is not None:
+        return str(found)
+    on_path = shutil.which(peers.TOXIPROXY)
+    if on_path:
+        return on_path
+    if peers.in_ci():
+        pytest.fail(f"CI=true but {peers.missing_hint(peers.TOXIPROXY)}")
+    pytest.skip(peers.missing_hint(peers.TOXIPROXY))
+
+
+def start_server(kind: str, extra_args: tuple[str, ...] = ()) -> ToxiproxyServer:
+    if kind == "builtin":
+        return ToxiproxyServer(builtin=True, extra_args=extra_args)
+    return ToxiproxyServer(binary=real_toxiproxy_binary(), extra_args=extra_args)
+
+
+@pytest.fixture(scope="session", params=SERVER_KINDS)
+def proxy_server(request: pytest.FixtureRequest) -> Iterator[ToxiproxyServer]:
+    server = start_server(request.param)
     server.start()
     try:
         yield server

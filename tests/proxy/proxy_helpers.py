@@ -8,8 +8,15 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 Handler = Callable[[socket.socket], None]
 MakeProxy = Callable[..., tuple[str, int]]
+
+#: Run a test only against the built-in server: it checks a deliberate difference from
+#: the real Toxiproxy (each one listed in harness/proxy/README.md), e.g. a 400 where the
+#: real server crashes.
+builtin_only = pytest.mark.parametrize("proxy_server", ["builtin"], indirect=True)
 
 
 def echo(conn: socket.socket) -> None:

@@ -42,7 +42,7 @@ def test_create_binds_real_port(api: httpx.Client, echo_server: TcpServer) -> No
     response = api.post("/proxies", json=body)
     assert response.status_code == 201
     data = response.json()
-    assert list(data) == ["name", "listen", "upstream", "enabled", "toxics"]
+    assert list(data) == ["name", "listen", "upstream", "enabled", "Logger", "toxics"]
     assert data["enabled"] is True and data["toxics"] == []
     host, port = data["listen"].rsplit(":", 1)
     assert host == "127.0.0.1" and int(port) > 0

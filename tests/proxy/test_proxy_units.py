@@ -9,6 +9,7 @@ import pytest
 from harness.proxy.addr import display, split_host_port
 from harness.proxy.channel import Channel, Chunk
 from harness.proxy.gojson import GoJsonError, decode_struct, dumps, format_float32, loads
+from harness.proxy.goscan import GoSyntaxError, scan_first_value
 from harness.proxy.toxics.timing import SlicerToxic
 
 
@@ -91,3 +92,28 @@ def test_channel_cancelled_getter_loses_nothing() -> None:
         return [item.data for item in channel.drain()]
 
     assert asyncio.run(scenario()) == [b"a"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [  # the real Toxiproxy's words (tests/proxy/test_proxy_differential.py checks them all)
+        (b"not json", "invalid character 'o' in literal null (expecting 'u')"),
+        (b'{"a": 1,}', "invalid character '}' looking for beginning of object key string"),
+        (b"[1 2]", "invalid character '2' after array element"),
+        (b'{"a" 1}', "invalid character '1' after object key"),
+        (b"1.x", "invalid character 'x' after decimal point in numeric literal"),
+        (b'"\x01"', "invalid character '\\x01' in string literal"),
+        (b"", "EOF"),
+        (b"  \n", "EOF"),
+        (b"[1", "unexpected EOF"),
+    ],
+)
+def test_go_syntax_errors(body: bytes, message: str) -> None:
+    with pytest.raises(GoSyntaxError) as caught:
+        scan_first_value(body)
+    assert str(caught.value) == message
+
+
+def test_go_decoder_reads_only_the_first_value() -> None:
+    assert scan_first_value(b'  {"a": [1, "x"]} trailing') == (2, 17)
+    assert scan_first_value(b"01") == (0, 1)

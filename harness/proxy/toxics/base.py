@@ -6,7 +6,6 @@ import asyncio
 from typing import Any, ClassVar, Protocol
 
 from harness.proxy.channel import Chunk
-from harness.proxy.errors import ApiError
 from harness.proxy.gojson import GoKind
 
 MAX_SLEEP = 30 * 24 * 3600.0
@@ -53,9 +52,6 @@ class Toxic:
     def __init__(self) -> None:
         self.attrs: dict[str, int] = dict.fromkeys(self.fields, 0)
 
-    def check(self, attrs: dict[str, int]) -> None:
-        """Reject attribute values that would break the server (400, upstream's format)."""
-
     def new_state(self) -> Any:
         return None
 
@@ -82,7 +78,3 @@ async def pass_through(stub: Stub) -> None:
 
 async def sleep(seconds: float) -> None:
     await asyncio.sleep(clamp_sleep(seconds))
-
-
-def invalid(message: str) -> ApiError:
-    return ApiError(message, 400)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from harness.proxy.channel import EOF, Chunk
-from harness.proxy.toxics.base import Stub, Toxic, invalid, pass_through, sleep
+from harness.proxy.toxics.base import Stub, Toxic, pass_through, sleep
 
 
 class NoopToxic(Toxic):
@@ -44,15 +44,14 @@ class LatencyToxic(Toxic):
 
 
 class BandwidthToxic(Toxic):
-    """Limit to ``rate`` KB/s (1 KB = 1000 bytes); rate 0 holds data indefinitely."""
+    """Limit to ``rate`` KB/s (1 KB = 1000 bytes); rate 0 holds data indefinitely.
+
+    A negative rate is accepted like upstream, which then panics when data flows;
+    here it holds data like 0 (a documented difference)."""
 
     type_name = "bandwidth"
     go_struct = "BandwidthToxic"
     fields = {"rate": "int64"}
-
-    def check(self, attrs: dict[str, int]) -> None:
-        if attrs["rate"] < 0:
-            raise invalid("bandwidth rate must be 0 or more KB/s (0 holds all data)")
 
     async def pipe(self, stub: Stub) -> None:
         debt = 0.0
@@ -85,15 +84,11 @@ class SlicerToxic(Toxic):
     go_struct = "SlicerToxic"
     fields = {"average_size": "int", "size_variation": "int", "delay": "int"}
 
-    def check(self, attrs: dict[str, int]) -> None:
-        average, variation = attrs["average_size"], attrs["size_variation"]
-        if average < 1:
-            raise invalid("slicer average_size must be >= 1 byte")
-        if variation < 0 or variation > average:
-            raise invalid("slicer size_variation must be between 0 and average_size")
-
     def cuts(self, size: int) -> list[int]:
-        average, variation = self.attrs["average_size"], self.attrs["size_variation"]
+        # Upstream accepts any values and then recurses forever (average_size < 1) or
+        # panics (size_variation outside 0..average_size); here they are clamped.
+        average = max(1, self.attrs["average_size"])
+        variation = min(max(0, self.attrs["size_variation"]), average)
         bounds: list[int] = []
         todo = [(0, size)]
         while todo:
