@@ -3,7 +3,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/pytest
 
-.PHONY: bootstrap peers scenarios mutants test test-local test-docker lint format stack clean
+.PHONY: bootstrap peers scenarios scenarios-real-toxiproxy mutants test test-local test-docker lint format stack clean
 
 bootstrap: $(VENV)/.bootstrapped
 
@@ -14,6 +14,16 @@ $(VENV)/.bootstrapped: pyproject.toml scripts/bootstrap.sh
 ## The main job: every chaos scenario, a verdict table, reports/latest/index.html.
 scenarios: bootstrap
 	$(PYTEST) scenarios/
+
+## The network-fault scenarios and the mixed schedules again, through the real
+## Toxiproxy (.peers/bin first on PATH; the launcher takes a toxiproxy-server on PATH).
+## Its report goes to reports/real-toxiproxy/ so `latest` stays the main job's.
+REAL_TOXIPROXY_SCENARIOS := scenarios/test_network_redis.py scenarios/test_network_postgres.py \
+	scenarios/test_mixed_schedules.py
+scenarios-real-toxiproxy: bootstrap peers
+	@test -x .peers/bin/toxiproxy-server || { echo "no .peers/bin/toxiproxy-server: run make peers (needs Go)" >&2; exit 1; }
+	env -u NOTEPIPE_TOXIPROXY_URL PATH="$(CURDIR)/.peers/bin:$$PATH" NOTEPIPE_EXPECT_TOXIPROXY=toxiproxy-server \
+		$(PYTEST) $(REAL_TOXIPROXY_SCENARIOS) --notepipe-report-dir reports/real-toxiproxy
 
 ## The real Toxiproxy and Jaeger, built from pinned Go modules into .peers/bin (cached;
 ## without Go it says so and the built-ins stay the default; with CI=true it must build).

@@ -36,6 +36,9 @@ from harness.services.ports import LOOPBACK, free_port
 from harness.wait import WaitTimeout, wait_until
 
 URL_ENV = "NOTEPIPE_TOXIPROXY_URL"
+#: Set to a kind (``toxiproxy-server``, ``external``, ``notepipe``) to fail instead of
+#: silently falling back, e.g. ``make scenarios-real-toxiproxy`` requires the real one.
+EXPECT_ENV = "NOTEPIPE_EXPECT_TOXIPROXY"
 Kind = Literal["external", "toxiproxy-server", "notepipe"]
 
 
@@ -125,6 +128,18 @@ class ToxiproxyServer:
     def start(self) -> None:
         if self._url is not None:
             return
+        self._start()
+        expected = None if self.builtin else self._env.get(EXPECT_ENV)
+        if expected and self.kind != expected:
+            kind = self.kind
+            self.stop()
+            raise ServiceStartError(
+                f"{EXPECT_ENV}={expected} but the Toxiproxy server found is {kind!r}. "
+                "Hint: put the real toxiproxy-server on PATH (make peers builds it into "
+                f".peers/bin) or point {URL_ENV} at a running one."
+            )
+
+    def _start(self) -> None:
         external = None if self.builtin else self._env.get(URL_ENV)
         if external:
             self.kind = "external"

@@ -16,7 +16,7 @@ from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 from harness.errors import ServiceStartError
 from harness.proxy.client import ToxiproxyClient
 from harness.proxy.errors import ToxiproxyError
-from harness.proxy.launcher import ToxiproxyServer
+from harness.proxy.launcher import EXPECT_ENV, ToxiproxyServer
 from tests.proxy.proxy_helpers import TcpServer, connect, recv_until_closed, round_trip
 
 
@@ -144,6 +144,15 @@ def test_launcher_prefers_toxiproxy_server_on_path(tmp_path: os.PathLike[str]) -
     with ToxiproxyServer(env={**os.environ, "PATH": str(tmp_path)}) as server:
         assert server.kind == "toxiproxy-server"
         assert server.client.version()
+
+
+def test_launcher_refuses_a_fallback_when_the_real_server_is_expected() -> None:
+    env = {**os.environ, "PATH": "", EXPECT_ENV: "toxiproxy-server"}
+    env.pop("NOTEPIPE_TOXIPROXY_URL", None)
+    server = ToxiproxyServer(env=env)
+    with pytest.raises(ServiceStartError, match="found is 'notepipe'"):
+        server.start()
+    assert server.pid is None  # the built-in it started was stopped again
 
 
 def test_launcher_reports_start_failure_with_log(tmp_path: os.PathLike[str]) -> None:
