@@ -120,7 +120,7 @@ class ProxyToxic(NetworkFault):
     def judge(self, toxic: str, attributes: Mapping[str, Any]) -> None:
         endpoint = self.proxied_endpoint()
         volume = toxic in ("slicer", "bandwidth") and endpoint.service == "redis"
-        expected = _expected(toxic, attributes)
+        expected = expected_effect(toxic, attributes)
         if float(self.spec.params.get("toxicity", 1.0)) < 1.0 or (expected is None and not volume):
             self.effect.bit(f"{toxic} toxic in place on {self.spec.target} (not probed)")
             return
@@ -128,7 +128,7 @@ class ProxyToxic(NetworkFault):
             endpoint, payload=VOLUME_PROBE_BYTES if volume else 0, timeout=PROBE_TIMEOUT_S
         )
         self.effect.note(probe=result.to_dict())
-        verdict = _shows(toxic, attributes, result)
+        verdict = shows_effect(toxic, attributes, result)
         if verdict is None:
             self.effect.miss(
                 f"a probe through the proxy showed no {toxic} ({result.outcome}, {result.elapsed_s:.3f} s, {result.chunks} reads)"
@@ -140,7 +140,7 @@ class ProxyToxic(NetworkFault):
         self.stack.proxy(self.spec.target).remove_toxic(self.toxic_name)
 
 
-def _expected(toxic: str, attributes: Mapping[str, Any]) -> str | None:
+def expected_effect(toxic: str, attributes: Mapping[str, Any]) -> str | None:
     """What a probe should see, or ``None`` when a probe cannot show it."""
     if toxic == "latency":
         return "late" if float(attributes.get("latency", 0)) >= 20 else None
@@ -157,7 +157,7 @@ def _expected(toxic: str, attributes: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _shows(toxic: str, attributes: Mapping[str, Any], result: ProbeResult) -> str | None:
+def shows_effect(toxic: str, attributes: Mapping[str, Any], result: ProbeResult) -> str | None:
     """A description of the toxic's effect seen in ``result``, or ``None`` if absent."""
     if toxic == "latency":
         least = (float(attributes.get("latency", 0)) - float(attributes.get("jitter", 0))) / 1000

@@ -1,0 +1,87 @@
+"""The probes network faults use to show they bit, against real Redis and PostgreSQL behind
+the proxy: each toxic the scenarios use must be visible to a probe, and a clean path must
+not look faulty (or a fault that missed would pass for one that bit)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from harness.faults.network import (
+    PROBE_TIMEOUT_S,
+    VOLUME_PROBE_BYTES,
+    expected_effect,
+    shows_effect,
+)
+from harness.faults.probe import Endpoint, probe
+from harness.proxy.client import ProxyHandle
+from harness.proxy.launcher import ToxiproxyServer
+from harness.services.base import Service
+
+
+@pytest.fixture
+def paths(
+    proxy_server: ToxiproxyServer, redis_service: Service, postgres_service: Service
+) -> Iterator[dict[str, tuple[ProxyHandle, Endpoint]]]:
+    made: dict[str, tuple[ProxyHandle, Endpoint]] = {}
+    try:
+        for name, service in (("redis", redis_service), ("postgres", postgres_service)):
+            proxy = proxy_server.create_proxy(f"probe_{name}", f"{service.host}:{service.port}")
+            endpoint = Endpoint(name, proxy.listen_host, proxy.listen_port, service.password)
+            made[name] = (proxy, endpoint)
+        yield made
+    finally:
+        for proxy, _ in made.values():
+            proxy.delete()
+
+
+CASES: list[tuple[str, str, dict[str, Any]]] = [
+    ("redis", "latency", {"latency": 150, "jitter": 50}),
+    ("redis", "reset_peer", {"timeout": 0}),
+    ("redis", "timeout", {"timeout": 0}),
+    ("redis", "slicer", {"average_size": 16, "size_variation": 8, "delay": 200}),
+    ("redis", "bandwidth", {"rate": 32}),
+    ("postgres", "latency", {"latency": 100, "jitter": 20}),
+    ("postgres", "reset_peer", {"timeout": 0}),
+]
+
+
+def _probe(endpoint: Endpoint, toxic: str) -> Any:
+    volume = toxic in ("slicer", "bandwidth") and endpoint.service == "redis"
+    return probe(endpoint, payload=VOLUME_PROBE_BYTES if volume else 0, timeout=PROBE_TIMEOUT_S)
+
+
+@pytest.mark.parametrize(("service", "toxic", "attributes"), CASES)
+def test_each_toxic_shows_in_a_probe_and_a_clean_path_does_not(
+    paths: dict[str, tuple[ProxyHandle, Endpoint]],
+    service: str,
+    toxic: str,
+    attributes: dict[str, Any],
+) -> None:
+    proxy, endpoint = paths[service]
+    clean = _probe(endpoint, toxic)
+    assert clean.outcome == "ok", clean
+    assert shows_effect(toxic, attributes, clean) is None, (toxic, clean)
+    assert expected_effect(toxic, attributes) is not None or toxic in ("slicer", "bandwidth")
+    proxy.add_toxic(toxic, name="t", stream="downstream", toxicity=1.0, attributes=attributes)
+    try:
+        faulty = _probe(endpoint, toxic)
+    finally:
+        proxy.remove_toxic("t")
+    assert shows_effect(toxic, attributes, faulty) is not None, (toxic, faulty)
+    assert _probe(endpoint, toxic).outcome == "ok"
+
+
+@pytest.mark.parametrize("service", ["redis", "postgres"])
+def test_a_disabled_proxy_refuses_the_probe(
+    paths: dict[str, tuple[ProxyHandle, Endpoint]], service: str
+) -> None:
+    proxy, endpoint = paths[service]
+    proxy.disable()
+    try:
+        assert probe(endpoint, timeout=1.0).failed
+    finally:
+        proxy.enable()
+    assert probe(endpoint, timeout=1.0).outcome == "ok"
