@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from notepipe.settings import DEFAULT_STAGES
+from notepipe.settings import DEFAULT_STAGES, Settings
 from notepipe.stages import LoadedStage, enrich, load_stages, warm_up
 
 PARAGRAPH = (
@@ -17,6 +17,10 @@ PARAGRAPH = (
     "see https://example.com/runbook#leases and #reliability. Workers renew their lease "
     "with a heartbeat so a dead worker's note is recovered within seconds, not minutes. "
 )
+
+
+#: The default cap on what the language and keyword stages read (NOTEPIPE_STAGE_MAX_CHARS).
+MAX_CHARS = int(Settings.model_fields["stage_max_chars"].default)
 
 
 def note_of(size: int) -> str:
@@ -28,7 +32,7 @@ def _median_ms(stages: list[LoadedStage], content: str, runs: int) -> float:
     samples = []
     for i in range(runs):
         start = time.perf_counter()
-        enrich(stages, note_id=i, attempt=1, content=content, metadata={})
+        enrich(stages, note_id=i, attempt=1, content=content, metadata={}, max_chars=MAX_CHARS)
         samples.append(time.perf_counter() - start)
     return statistics.median(samples) * 1000
 

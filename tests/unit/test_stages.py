@@ -8,7 +8,9 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from notepipe.errors import StageError
 from notepipe.settings import DEFAULT_STAGES
@@ -337,3 +339,65 @@ def test_no_entities() -> None:
         "mentions": [],
         "dates": [],
     }
+
+
+def _reference_simhash(text: str, shingle: int = 3) -> int:
+    """The first implementation (string columns), kept to pin the numpy one to it."""
+    import hashlib
+
+    words = text.casefold().split()
+    if not words:
+        return 0
+    grams = [" ".join(words[i : i + shingle]) for i in range(max(1, len(words) - shingle + 1))]
+    rows = [
+        format(int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest()), "064b")
+        for g in grams
+    ]
+    columns = zip(*rows, strict=True)
+    return int("".join("1" if 2 * c.count("1") > len(rows) else "0" for c in columns), 2)
+
+
+@pytest.mark.parametrize("words", [0, 1, 2, 3, 4, 7, 50, 3000])
+def test_simhash_matches_the_reference(words: int) -> None:
+    import random
+
+    from notepipe.stages.content_hash import simhash
+
+    rng = random.Random(words)
+    vocabulary = ["alpha", "Beta", "gamma", "délta", "ε", "note", "lease", "x"]
+    text = " ".join(rng.choice(vocabulary) for _ in range(words))
+    assert simhash(text) == _reference_simhash(text)
+
+
+def _reference_normalize(text: str) -> str:
+    """The first implementation (a per-character loop), kept to pin the regex one to it."""
+    import re
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", text)
+    kept = (
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace()
+        or (ch not in "\u200b\u2060\ufeff" and unicodedata.category(ch) not in {"Cc", "Cs"})
+    )
+    return re.sub(r"\s+", " ", "".join(kept)).strip()
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(
+    st.text(
+        alphabet=st.one_of(
+            st.characters(),
+            st.sampled_from(
+                list(
+                    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u2028\u200b\u2060\ufeff\x00\x7f\x9f\ud800\udfff"
+                )
+            ),
+        )
+    )
+)
+def test_normalize_matches_the_reference(text: str) -> None:
+    from notepipe.stages.normalize import normalize_text
+
+    assert normalize_text(text) == _reference_normalize(text)

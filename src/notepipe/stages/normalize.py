@@ -14,19 +14,26 @@ _WHITESPACE = re.compile(r"\s+")
 # (ZWJ in emoji, ZWNJ in Persian, bidi marks) carry meaning and are kept.
 _INVISIBLE = frozenset("\u200b\u2060\ufeff")
 _DROPPED_CATEGORIES = frozenset({"Cc", "Cs"})  # control characters, lone surrogates
+# One regex for what is dropped: control characters that are not whitespace (whitespace
+# controls such as \t and \n collapse into spaces), lone surrogates, the invisibles.
+# A per-character loop calling unicodedata.category() cost ~4 ms for a 16 KiB note.
+_DROPPED = re.compile(
+    "["
+    + "".join(
+        re.escape(chr(c))
+        for c in (*range(0x20), *range(0x7F, 0xA0))
+        if not chr(c).isspace() and unicodedata.category(chr(c)) == "Cc"
+    )
+    + "\ud800-\udfff"
+    + "".join(sorted(_INVISIBLE))
+    + "]"
+)
 
 
 def normalize_text(text: str) -> str:
     """NFKC-normalize ``text``, drop control characters, collapse whitespace."""
     text = unicodedata.normalize("NFKC", text)
-    # Whitespace controls (\t, \n, \r, ...) become spaces; other controls are dropped.
-    kept = (
-        " " if ch.isspace() else ch
-        for ch in text
-        if ch.isspace()
-        or (ch not in _INVISIBLE and unicodedata.category(ch) not in _DROPPED_CATEGORIES)
-    )
-    return _WHITESPACE.sub(" ", "".join(kept)).strip()
+    return _WHITESPACE.sub(" ", _DROPPED.sub("", text)).strip()
 
 
 def normalize(ctx: StageContext) -> Mapping[str, Any]:
