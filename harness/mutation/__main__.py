@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -12,7 +13,14 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.mutation.catalog import Mutant, load_catalog, select
 from harness.mutation.regenerate import regenerate
-from harness.mutation.runner import DEFAULT_CATCHER_TIMEOUT_S, CatcherRun, run_mutant
+from harness.mutation.runner import (
+    CONTROL_SCENARIO,
+    DEFAULT_CATCHER_TIMEOUT_S,
+    CatcherRun,
+    RunOptions,
+    control_run,
+    run_mutant,
+)
 from harness.mutation.table import render
 from harness.mutation.workspace import apply_patch, copy_tree
 
@@ -36,6 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     p.add_argument("--timeout", type=float, default=DEFAULT_CATCHER_TIMEOUT_S)
+    p.add_argument(
+        "--service-budget",
+        type=float,
+        metavar="SECONDS",
+        help="the deadline oracle's per-note budget for every catcher run (default: what the "
+        "control run on the unmutated code calibrated)",
+    )
+    p.add_argument(
+        "--no-control",
+        action="store_true",
+        help=f"skip the control run ({CONTROL_SCENARIO} on the unmutated code)",
+    )
     p.add_argument("--keep", action="store_true", help="keep every mutated copy and its logs")
     p.add_argument("--workdir", type=Path, help="where mutated copies go (default: $TMPDIR)")
     return p
@@ -67,6 +87,24 @@ def _regenerate(mutants: list[Mutant], repo: Path) -> int:
     return 1 if failures else 0
 
 
+def _control(repo: Path, options: RunOptions) -> tuple[bool, float | None]:
+    """Run the control: (valid, its service budget). Invalid unmutated code makes every
+    mutant result meaningless."""
+    run = control_run(repo, options)
+    v = run.verdict
+    if v is None or v.verdict != "valid":
+        said = f"verdict {v.verdict}: {list(v.reasons[:3])}" if v else run.error
+        print(
+            f"error: the control run ({CONTROL_SCENARIO} on the unmutated code) is not valid "
+            f"({said}; log {run.log}); fix that first, mutation results would mean nothing",
+            file=sys.stderr,
+        )
+        return False, None
+    budget = f"; service budget {v.service_budget_s:.3f}s per note" if v.service_budget_s else ""
+    print(f"control: {CONTROL_SCENARIO} valid on the unmutated code in {run.seconds:.0f}s{budget}")
+    return True, v.service_budget_s
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     repo = args.repo.resolve()
@@ -93,15 +131,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results = []
     print(f"mutation run: {len(mutants)} mutant(s) of {repo}/src", flush=True)
+    options = RunOptions(timeout=args.timeout, workdir=args.workdir, keep=args.keep)
+    if args.service_budget is not None:
+        options = dataclasses.replace(options, service_budget_s=args.service_budget)
+    elif not args.no_control:
+        valid, budget = _control(repo, options)
+        if not valid:
+            return 1
+        options = dataclasses.replace(options, service_budget_s=budget)
     for mutant in mutants:
-        result = run_mutant(
-            mutant,
-            repo=repo,
-            workdir=args.workdir,
-            timeout=args.timeout,
-            keep=args.keep,
-            on_run=progress,
-        )
+        result = run_mutant(mutant, repo=repo, options=options, on_run=progress)
         print(f"{mutant.label}: {result.status.upper()} ({result.seconds:.0f}s)", flush=True)
         results.append(result)
     wall = time.monotonic() - started

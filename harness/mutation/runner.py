@@ -18,6 +18,7 @@ from harness.errors import HarnessError
 from harness.mutation.catalog import Mutant
 from harness.mutation.verdicts import ScenarioVerdict, read_verdict
 from harness.mutation.workspace import (
+    copy_tree,
     mutant_env,
     prepare,
     read_import_log,
@@ -29,6 +30,19 @@ Status = Literal["killed", "survived", "error"]
 #: A catcher run longer than this is stopped (the scenarios' own timeout is 300 s).
 DEFAULT_CATCHER_TIMEOUT_S = 600.0
 STOP_GRACE_S = 60.0
+#: Run first on the unmutated copy: it must be valid, and it fixes the deadline oracle's
+#: service budget for every mutant (a mutant must not calibrate its own oracle).
+CONTROL_SCENARIO = "scenarios/test_baseline.py::test_baseline"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    python: str = sys.executable
+    workdir: Path | None = None
+    timeout: float = DEFAULT_CATCHER_TIMEOUT_S
+    keep: bool = False
+    service_budget_s: float | None = None
+    """Passed as ``--notepipe-service-budget`` to every catcher run when set."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +102,10 @@ class MutantResult:
         }
 
 
-def pytest_command(python: str, nodeid: str, report_dir: Path) -> list[str]:
+def pytest_command(
+    python: str, nodeid: str, report_dir: Path, *, service_budget_s: float | None = None
+) -> list[str]:
+    budget = [] if service_budget_s is None else [f"--notepipe-service-budget={service_budget_s}"]
     return [
         python,
         "-m",
@@ -101,6 +118,7 @@ def pytest_command(python: str, nodeid: str, report_dir: Path) -> list[str]:
         "-q",
         "--no-header",
         "-rN",
+        *budget,
     ]
 
 
@@ -141,20 +159,47 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def _run_catcher(
+    nodeid: str, tree: Path, base: Path, index: int, env: Mapping[str, str], options: RunOptions
+) -> CatcherRun:
+    report_dir = tree / "reports" / f"catcher-{index}"
+    log = base / f"catcher-{index}.log"
+    started = time.monotonic()
+    cmd = pytest_command(
+        options.python, nodeid, report_dir, service_budget_s=options.service_budget_s
+    )
+    error = _run_pytest(cmd, cwd=tree, env=env, log=log, timeout=options.timeout)
+    verdict: ScenarioVerdict | None = None
+    try:
+        verdict = read_verdict(report_dir, nodeid)
+    except HarnessError as exc:
+        error = f"{error}; {exc}" if error else str(exc)
+    return CatcherRun(nodeid, time.monotonic() - started, verdict, error, log)
+
+
+def control_run(repo: Path, options: RunOptions) -> CatcherRun:
+    """Run :data:`CONTROL_SCENARIO` on an unmutated copy of ``repo``."""
+    base = Path(tempfile.mkdtemp(prefix="notepipe-mutant-control-", dir=options.workdir))
+    tree = copy_tree(repo, base / "repo")
+    env = mutant_env(os.environ, tree, {}, base / "imports.jsonl")
+    try:
+        return _run_catcher(CONTROL_SCENARIO, tree, base, 0, env, options)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
 def run_mutant(
     mutant: Mutant,
     *,
     repo: Path,
-    python: str = sys.executable,
-    workdir: Path | None = None,
-    timeout: float = DEFAULT_CATCHER_TIMEOUT_S,
-    keep: bool = False,
+    options: RunOptions | None = None,
     on_run: Callable[[Mutant, CatcherRun], None] | None = None,
 ) -> MutantResult:
     """Copy ``repo``, apply ``mutant``, run its catchers until one says ``invalid``."""
+    options = options or RunOptions()
     started = time.monotonic()
     result = MutantResult(mutant)
-    base = Path(tempfile.mkdtemp(prefix=f"notepipe-mutant-{mutant.id}-", dir=workdir))
+    base = Path(tempfile.mkdtemp(prefix=f"notepipe-mutant-{mutant.id}-", dir=options.workdir))
     tree = base / "repo"
     try:
         try:
@@ -165,26 +210,11 @@ def run_mutant(
         import_log = base / "imports.jsonl"
         env = mutant_env(os.environ, tree, digests, import_log)
         for i, nodeid in enumerate(mutant.catchers, start=1):
-            report_dir = tree / "reports" / f"catcher-{i}"
-            log = base / f"catcher-{i}.log"
-            run_started = time.monotonic()
-            error = _run_pytest(
-                pytest_command(python, nodeid, report_dir),
-                cwd=tree,
-                env=env,
-                log=log,
-                timeout=timeout,
-            )
-            verdict: ScenarioVerdict | None = None
-            try:
-                verdict = read_verdict(report_dir, nodeid)
-            except HarnessError as exc:
-                error = f"{error}; {exc}" if error else str(exc)
-            run = CatcherRun(nodeid, time.monotonic() - run_started, verdict, error, log)
+            run = _run_catcher(nodeid, tree, base, i, env, options)
             result.runs.append(run)
             if on_run is not None:
                 on_run(mutant, run)
-            if verdict is not None and verdict.killed:
+            if run.verdict is not None and run.verdict.killed:
                 break
         problems = verify_mutant_ran(read_import_log(import_log), digests, tree)
         if problems:
@@ -192,9 +222,9 @@ def run_mutant(
         return result
     finally:
         result.seconds = time.monotonic() - started
-        if not keep and result.status == "killed":
+        if not options.keep and result.status == "killed":
             shutil.rmtree(base, ignore_errors=True)
-        elif not keep:
+        elif not options.keep:
             # Keep the logs and reports of a survivor or an error; drop the tree.
             if (tree / "reports").is_dir():
                 shutil.move(tree / "reports", base / "reports")

@@ -26,6 +26,8 @@ class ScenarioVerdict:
     violated: tuple[str, ...]
     """Invariants with at least one violation, most violations first."""
     reasons: tuple[str, ...]
+    service_budget_s: float | None = None
+    """The deadline oracle's per-note budget the run used (``config.service_budget_s``)."""
 
     @property
     def killed(self) -> bool:
@@ -52,6 +54,7 @@ def parse_summary(data: dict[str, Any]) -> list[ScenarioVerdict]:
         raise NoVerdict("summary.json has no 'scenarios' list (not a notepipe run summary?)")
     out = []
     for s in scenarios:
+        budget = (s.get("config") or {}).get("service_budget_s")
         out.append(
             ScenarioVerdict(
                 nodeid=str(s.get("nodeid") or s.get("name")),
@@ -59,6 +62,7 @@ def parse_summary(data: dict[str, Any]) -> list[ScenarioVerdict]:
                 outcome=str(s.get("outcome", "?")),
                 violated=_violated(s),
                 reasons=tuple(str(r) for r in s.get("reasons", [])),
+                service_budget_s=float(budget) if isinstance(budget, int | float) else None,
             )
         )
     return out

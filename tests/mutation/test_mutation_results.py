@@ -56,12 +56,13 @@ def test_read_verdict_finds_the_run_and_the_scenario(tmp_path: Path) -> None:
         read_verdict(tmp_path, NODE)
     run = tmp_path / "20261202T080442Z-1"
     run.mkdir()
-    (run / "summary.json").write_text(
-        json.dumps({"scenarios": [_scenario("invalid", ["traces_agree"])]})
-    )
+    scenario = _scenario("invalid", ["traces_agree"]) | {"config": {"service_budget_s": 0.03}}
+    (run / "summary.json").write_text(json.dumps({"scenarios": [scenario]}))
     (tmp_path / "latest").mkdir()
     (tmp_path / "latest" / "summary.json").write_text("{}")
-    assert read_verdict(tmp_path, NODE).violated[0] == "traces_agree"
+    verdict = read_verdict(tmp_path, NODE)
+    assert verdict.violated[0] == "traces_agree"
+    assert verdict.service_budget_s == 0.03
     with pytest.raises(NoVerdict, match="no verdict for scenarios/other"):
         read_verdict(tmp_path, "scenarios/other.py::test_x")
 
