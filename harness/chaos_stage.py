@@ -28,6 +28,8 @@ from notepipe.stages import StageContext
 
 __all__ = [
     "CHAOS_STAGE",
+    "LONG_NOTE",
+    "LONG_NOTE_SECONDS",
     "ChaosDirective",
     "ChaosDirectiveError",
     "ChaosError",
@@ -38,6 +40,12 @@ __all__ = [
 
 CHAOS_STAGE = "harness.chaos_stage:chaos"
 """Import path to append to ``NOTEPIPE_STAGES``."""
+
+LONG_NOTE_SECONDS = 6.0
+LONG_NOTE = f"[chaos:sleep={LONG_NOTE_SECONDS}]"
+"""A healthy *long* note: its attempt lasts three lease periods of the scenario settings
+(``lease_ttl`` 2 s), shorter than their ``job_timeout`` (8 s). It completes on attempt 1
+only if the heartbeat renews the lease; the checker expects exactly that."""
 
 SLEEP_SLICE = 0.05
 """Sleep in slices this long, so any signal handler gets to run promptly."""

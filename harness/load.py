@@ -49,13 +49,16 @@ WORDS = [
 class LoadSpec:
     """``notes`` posts at ``rate`` per second (open model) with at most ``concurrency`` in flight.
 
-    ``special`` maps a content suffix (e.g. a chaos directive) to its probability.
+    ``special`` maps a content suffix (e.g. a chaos directive) to its probability;
+    ``every`` maps a suffix to a period ``n``: notes ``n/2, 3n/2, ...`` get it (spread
+    over the load, none in its last half period).
     """
 
     notes: int = 200
     rate: float = 50.0
     concurrency: int = 8
     special: dict[str, float] = field(default_factory=dict)
+    every: dict[str, int] = field(default_factory=dict)
     seed: int = 0
     timeout: float = 10.0
 
@@ -82,7 +85,12 @@ class ClientHistory:
             return result
 
 
-def make_content(rng: random.Random, index: int, special: dict[str, float]) -> str:
+def make_content(
+    rng: random.Random,
+    index: int,
+    special: dict[str, float],
+    every: dict[str, int] | None = None,
+) -> str:
     words = rng.randint(8, 120)
     body = " ".join(rng.choice(WORDS) for _ in range(words))
     extras = [
@@ -93,6 +101,9 @@ def make_content(rng: random.Random, index: int, special: dict[str, float]) -> s
     content = f"Note {index}: {body}. {rng.choice(extras)}"
     for suffix, probability in special.items():
         if rng.random() < probability:
+            content += f" {suffix}"
+    for suffix, period in (every or {}).items():
+        if period > 0 and index % period == period // 2:
             content += f" {suffix}"
     return content
 
@@ -121,7 +132,11 @@ def run_load(
             delay = due - time.monotonic()
             if delay > 0 and stop.wait(delay):
                 break
-            text = content(rng, index) if content else make_content(rng, index, spec.special)
+            text = (
+                content(rng, index)
+                if content
+                else make_content(rng, index, spec.special, spec.every)
+            )
             pool.submit(_post, client, text, index, history)
 
 

@@ -48,6 +48,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help="run N Hypothesis examples of mixed fault schedules (a long soak) instead of CI's few",
     )
+    group.addoption(
+        "--notepipe-service-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="per-note service-time budget of the deadline oracle (seconds one worker may "
+        "spend per note); default: calibrated once per session before the first scenario",
+    )
     parser.addini("notepipe_backend", "default services backend", default="")
     parser.addini("notepipe_report_dir", "default report directory", default="reports")
 

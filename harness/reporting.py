@@ -92,6 +92,7 @@ def write_session_report(config: pytest.Config, session: NotepipeSession) -> Pat
         notepipe_version=__version__,
     )
     session.verdicts = [(r.name, r.result.verdict, r.outcome, r.result.counts) for r in records]
+    session.margins = {r.name: r.figures.get("deadline_margin_min_s") for r in records}
     junit_option = getattr(config.option, "xmlpath", None)
     junit = Path(junit_option).resolve() if junit_option else None
     run_dir = write_run_report(
@@ -116,7 +117,10 @@ def print_verdict_table(terminal: Any, session: NotepipeSession) -> None:
         return
     terminal.section("notepipe verdicts", sep="=", bold=True)
     width = max(len(name) for name, *_ in verdicts)
-    header = f"{'scenario':<{width}}  verdict  test     notes  completed  failed  recovered  lost  dup  stuck"
+    header = (
+        f"{'scenario':<{width}}  verdict  test     notes  completed  failed  recovered  lost  "
+        "dup  stuck  margin"
+    )
     terminal.write_line(header, bold=True)
     for name, verdict, outcome, counts in verdicts:
         colour = {"valid": {"green": True}, "invalid": {"red": True}}.get(verdict, {"yellow": True})
@@ -126,9 +130,19 @@ def print_verdict_table(terminal: Any, session: NotepipeSession) -> None:
             f"  {outcome:<7} {counts.get('total', 0):>5}  {counts.get('completed', 0):>9}  "
             f"{counts.get('failed_as_designed', 0) + counts.get('failed_unexpectedly', 0):>6}  "
             f"{counts.get('recovered', 0):>9}  {counts.get('lost', 0):>4}  "
-            f"{counts.get('duplicated', 0):>3}  {counts.get('stuck', 0):>5}"
+            f"{counts.get('duplicated', 0):>3}  {counts.get('stuck', 0):>5}  "
+            f"{_margin(session.margins.get(name))}"
         )
+    terminal.write_line(
+        "margin: the tightest deadline margin (deadline - terminal time, min over notes)"
+    )
+    if session.calibration is not None:
+        terminal.write_line(f"deadline oracle: {session.calibration.describe()}")
     report = session.report_path
     if report is not None:
         terminal.write_line(f"report: {report / 'index.html'}  (also {report.parent / 'latest'})")
     sys.stdout.flush()
+
+
+def _margin(seconds: float | None) -> str:
+    return f"{seconds:>6.1f}s" if seconds is not None else "     -"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.calibration import DEFAULT_SERVICE_BUDGET_S
 from harness.checker import CheckConfig, CheckResult, FaultWindow, History, check
 from harness.faults.proof import confirm_faults, prove_faults
 from harness.load import ClientHistory, LoadSpec, run_load
@@ -28,34 +29,6 @@ from notepipe.deadlines import time_to_terminal
 QUIESCENCE_SLACK_S = 15.0
 #: The slowest drain (notes/s) the quiescence wait allows for before giving up.
 MIN_DRAIN_RATE = 2.0
-
-
-def backlog_allowances(history: History) -> dict[int, float]:
-    """Per note: how long it may wait behind the notes ahead of it in the queue.
-
-    ``time_to_terminal`` assumes a free worker. A note accepted while ``k`` earlier
-    notes were still in flight waits for them first: ``k / rate`` seconds, with the
-    rate this run achieved (terminal notes per second, first acceptance to last
-    terminal status; fault downtime lowers it). Measured in the run, so a slower
-    machine (or ``-n 2``) gets a proportionally larger allowance; a stuck note is
-    still caught, and so is a note that waits longer than its backlog explains.
-    """
-    notes = sorted(history.notes, key=lambda n: n.created_at)
-    done = sorted(n.completed_at for n in notes if n.completed_at is not None)
-    if len(done) < 2:
-        return {}
-    span = (done[-1] - notes[0].created_at).total_seconds()
-    if span <= 0:
-        return {}
-    rate = len(done) / span
-    allowances: dict[int, float] = {}
-    finished = 0
-    for index, note in enumerate(notes):
-        while finished < len(done) and done[finished] <= note.created_at:
-            finished += 1
-        in_flight_ahead = index - finished
-        allowances[note.id] = max(0, in_flight_ahead) / rate
-    return allowances
 
 
 @dataclass
@@ -99,12 +72,14 @@ class ScenarioRun:
         on_finish: Callable[[RunOutcome], None] | None = None,
         tolerance_s: float = 1.5,
         progress: RunProgress | None = None,
+        service_budget_s: float = DEFAULT_SERVICE_BUDGET_S,
     ) -> None:
         self.stack = stack
         self.name = name
         self.tracing = tracing
         self.on_finish = on_finish
         self.tolerance_s = tolerance_s
+        self.service_budget_s = service_budget_s
         self.progress = progress or RunProgress(name, enabled=False, live=False)
 
     @property
@@ -156,29 +131,30 @@ class ScenarioRun:
                 runner.stop()
                 load_thread.join(timeout=30)
             load_seconds = time.monotonic() - load_started
-            healed_at = max((r.end for r in runner.records), default=datetime.now(UTC))
             self.progress.update("waiting for every note to reach a terminal status")
             drain_started = time.monotonic()
             leftover = self.stack.wait_quiescent(
                 self.deadline_s + QUIESCENCE_SLACK_S + len(client.accepted) / MIN_DRAIN_RATE
             )
             drain_seconds = time.monotonic() - drain_started
-            self.stack.flush_wait()
+            self.progress.update("waiting for the trace witness")
+            records = list(runner.records)
+            history = self.stack.settled_history(
+                accepted=client.accepted, faults=tuple(r.window() for r in records)
+            )
             flush_seconds = time.monotonic() - drain_started - drain_seconds
             self.progress.update("checking the history")
-        records = list(runner.records)
-        history = self.stack.history(accepted=client.accepted)
         confirm_faults(records, history, client.ops)  # each fault: what the history shows
         history = dataclasses.replace(history, faults=tuple(r.window() for r in records))
         assert self.stack.settings is not None
-        backlog = backlog_allowances(history)
-        config = dataclasses.replace(
-            CheckConfig.from_settings(self.stack.settings, deadline_s=self.deadline_s),
-            backlog_s=backlog,
+        config = CheckConfig.from_settings(
+            self.stack.settings,
+            workers=self.stack.options.workers,
+            service_budget_s=self.service_budget_s,
             tolerance_s=self.tolerance_s,
-            healed_at=healed_at,
         )
         result = prove_faults(check(history, config), records, schedule.faults)  # missed: unknown
+        tightest = result.tightest_margin
         outcome = RunOutcome(
             name=self.name,
             started_at=started,
@@ -202,7 +178,12 @@ class ScenarioRun:
                 "flush_seconds": round(flush_seconds, 2),
                 "stack_start_seconds": round(self.stack.start_seconds, 2),
                 "deadline_s": round(self.deadline_s, 1),
-                "backlog_allowance_max_s": round(max(backlog.values(), default=0.0), 1),
+                "service_budget_s": round(self.service_budget_s, 4),
+                "backlog_allowance_max_s": round(
+                    max((d.backlog_s for d in result.deadlines.values()), default=0.0), 1
+                ),
+                "deadline_margin_min_s": round(tightest[1], 2) if tightest else None,
+                "deadline_margin_note": tightest[0] if tightest else None,
                 **(figures or {}),
             },
         )

@@ -68,6 +68,8 @@ class NotepipeSession:
     report_path: Path | None = None
     report_error: str | None = None
     verdicts: list[tuple[str, str, str, Any]] = field(default_factory=list)
+    margins: dict[str, float | None] = field(default_factory=dict)  # scenario -> tightest (s)
+    calibration: Any = None  # harness.calibration.Calibration, once measured or given
 
     @property
     def parts_dir(self) -> Path:

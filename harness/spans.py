@@ -4,7 +4,8 @@ Attribute names the pipeline sets, so the checker can join traces to the ledger:
 
 * span ``note.attempt`` (one per attempt, in the work-horse): ``note.id`` (int),
   ``note.attempt`` (int), ``rq.job.id``, ``rq.worker``, ``note.outcome``
-  (``completed`` | ``retry`` | ``failed`` | ``fenced`` | ``skipped``).
+  (``completed`` | ``retry`` | ``failed`` | ``fenced`` | ``skipped`` | ``unknown``),
+  ``note.lease_until`` (the last lease it held, by the ledger's clock).
 * span ``note.enqueue``: ``note.id``, ``rq.job.id``, ``note.attempt``.
 * the API's ``POST /notes`` server span carries ``note.id`` once the note exists.
 * harness fault spans are named ``fault.<kind>`` with ``fault.kind``, ``fault.target``.
@@ -22,6 +23,10 @@ ATTR_ATTEMPT = "note.attempt"
 ATTR_JOB_ID = "rq.job.id"
 ATTR_WORKER = "rq.worker"
 ATTR_OUTCOME = "note.outcome"
+#: On an attempt span: the ``lease_until`` (ISO 8601, the ledger's clock) of the claim
+#: or of the last heartbeat renewal that succeeded, i.e. until when the attempt held
+#: its lease by its own evidence.
+ATTR_LEASE_UNTIL = "note.lease_until"
 
 
 @dataclass(frozen=True)

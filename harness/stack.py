@@ -38,16 +38,19 @@ from harness.wait import WaitTimeout, wait_until
 from notepipe.settings import DEFAULT_STAGES, Settings, load_settings
 from notepipe.store.migrate import migrate
 
-#: Scenario settings: short, so recovery takes seconds and never RQ's 600 s paths.
+#: Scenario settings: short, so recovery takes seconds and never RQ's 600 s paths. The job
+#: timeout leaves room for healthy long notes (:data:`harness.chaos_stage.LONG_NOTE`, three
+#: lease periods) that only complete if the heartbeat keeps their lease; retries wait 2 s,
+#: long enough that a retry claimed early stands out against the ledger's one clock.
 SCENARIO_SETTINGS: dict[str, Any] = {
-    "job_timeout": 4.0,
+    "job_timeout": 8.0,
     "lease_ttl": 2.0,
     "heartbeat_interval": 0.5,
     "lease_grace": 0.5,
     "enqueue_grace": 1.0,
     "reconcile_interval": 0.5,
     "retry_max": 2,
-    "retry_intervals": (1.0,),
+    "retry_intervals": (2.0,),
     "dispatch_slack": 5.0,
     "worker_ttl": 10,
     "stages": (*DEFAULT_STAGES, CHAOS_STAGE),
@@ -116,6 +119,8 @@ class PipelineStack:
         self._next_worker = 0
         self.settings: Settings | None = None
         self.observer: Settings | None = None
+        stats = collector.stats
+        self._collector_baseline = (stats.rejected_requests, stats.rejected_spans)
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -323,16 +328,69 @@ class PipelineStack:
             errors["rq"] = str(exc)
         finally:
             client.close()
+        spans: tuple[Any, ...] = ()
+        try:
+            spans = tuple(self.spans())
+        except Exception as exc:  # the span store is unreadable: the witness is missing
+            errors["spans"] = f"the collector's spans could not be read: {exc!r}"
+        problem = self._collector_problem()
+        if problem is not None:
+            errors.setdefault("spans", problem)
         return History(
             notes=notes,
             events=events,
             observed_at=datetime.now(UTC),
-            spans=tuple(self.spans()),
+            spans=spans,
             rq=rq,
             faults=faults,
             accepted=dict(accepted),
             input_errors=errors,
         )
+
+    def _collector_problem(self) -> str | None:
+        """Why the trace witness cannot be trusted for this stack, if it cannot."""
+        if not self.collector.receiver.running:
+            return "the trace collector is not running: no span could be received"
+        stats = self.collector.stats
+        rejected = (
+            stats.rejected_requests - self._collector_baseline[0],
+            stats.rejected_spans - self._collector_baseline[1],
+        )
+        if any(rejected):
+            return (
+                f"the trace collector rejected {rejected[0]} export request(s) and "
+                f"{rejected[1]} span(s) during this run: the witness is incomplete"
+            )
+        return None
+
+    def settled_history(
+        self,
+        *,
+        accepted: Mapping[int, datetime],
+        faults: tuple[Any, ...] = (),
+        timeout: float = 10.0,
+    ) -> History:
+        """:meth:`history`, once span export has settled and every attempt that ended by
+        itself has its attempt span (polled up to ``timeout``; the checker reports what
+        is still missing then)."""
+        from harness.checker.telemetry import unwitnessed_attempts
+        from harness.checker.timeline import build_timelines
+
+        self.flush_wait()
+        latest = [self.history(accepted=accepted, faults=faults)]
+
+        def witnessed() -> bool:
+            history = latest[0]
+            if "ledger" in history.input_errors:
+                return True
+            if not unwitnessed_attempts(build_timelines(history).values(), faults):
+                return True
+            latest[0] = self.history(accepted=accepted, faults=faults)
+            return False
+
+        with contextlib.suppress(WaitTimeout):
+            wait_until(witnessed, timeout, describe="every ended attempt's span", interval=0.5)
+        return latest[0]
 
     def flush_wait(self, timeout: float = 5.0) -> None:
         """Until the collector's span count stops growing (exporters batch every 200 ms)."""

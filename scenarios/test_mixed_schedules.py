@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
+from harness.chaos_stage import LONG_NOTE
 from harness.faults import FaultSpec
 from harness.fixtures.scenario import MakeRun, MakeStack
 from harness.load import LoadSpec
@@ -81,7 +82,10 @@ def test_mixed_schedules(
         stack = notepipe_stack(workers=4)
         try:
             outcome = notepipe_run(stack, name=f"test_mixed_schedules[{runs[0]}]").execute(
-                LoadSpec(notes=200, rate=12, special={"[chaos:sleep=0.8]": 0.2}), schedule
+                LoadSpec(
+                    notes=200, rate=12, special={"[chaos:sleep=0.8]": 0.2}, every={LONG_NOTE: 50}
+                ),
+                schedule,
             )
         finally:
             stack.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.chaos_stage import LONG_NOTE
 from harness.faults import FaultSpec
 from harness.fixtures.scenario import MakeRun, MakeStack
 from harness.load import LoadSpec
@@ -23,7 +24,8 @@ def test_paused_worker_is_fenced(notepipe_stack: MakeStack, notepipe_run: MakeRu
         FaultSpec("pause_worker", at=t, duration=pause_for, target="busy") for t in (3.0, 12.0)
     ]
     outcome = notepipe_run(stack).execute(
-        LoadSpec(notes=200, rate=10, special={"[chaos:sleep=1.5]": 0.3}), Schedule(pauses, seed=6)
+        LoadSpec(notes=200, rate=10, special={"[chaos:sleep=1.5]": 0.3}, every={LONG_NOTE: 50}),
+        Schedule(pauses, seed=6),
     )
     assert outcome.result.verdict == "valid", outcome.explain()
     assert outcome.result.counts["recovered"] >= 1, "no paused attempt was taken over"

@@ -32,7 +32,7 @@ def test_job_timeout(notepipe_stack: MakeStack, notepipe_run: MakeRun) -> None:
 
 
 def test_poison_notes(notepipe_stack: MakeStack, notepipe_run: MakeRun) -> None:
-    stack = notepipe_stack(workers=3, settings={"retry_max": 2, "retry_intervals": (1.0, 2.0)})
+    stack = notepipe_stack(workers=3, settings={"retry_max": 2, "retry_intervals": (2.0, 3.0)})
     outcome = notepipe_run(stack).execute(
         LoadSpec(notes=200, rate=15, special={"[chaos:raise]": 0.1, "[chaos:raise-until=1]": 0.1})
     )

@@ -8,8 +8,10 @@ Classes, checked in this order:
   terminal status.
 * ``completed`` / ``recovered`` — completed; ``recovered`` when some attempt was
   ended by recovery (lease expiry, abandonment, a killed worker) and retried.
-* ``failed_as_designed`` — failed after exactly ``max_attempts`` attempts, or
-  with a stated non-retryable reason; ``failed_unexpectedly`` otherwise.
+* ``failed_as_designed`` — failed after exactly ``max_attempts`` attempts, every
+  one ended with a cause its content asks for (the chaos stage's poison → error,
+  slow → timeout, exit → lease_expired) or explained by a fault window overlapping
+  it; ``failed_unexpectedly`` otherwise (classified from causes, never error text).
 * ``stuck`` — non-terminal past its deadline, with a job still live in RQ.
 * ``in_flight`` — non-terminal, deadline not yet reached when the history was
   read: the history is incomplete (verdict unknown), not wrong.
@@ -17,12 +19,21 @@ Classes, checked in this order:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from harness.checker.history import COMPLETED, FAILED, TERMINAL, CheckConfig, RqSnapshot
+from harness.checker.causes import end_problem
+from harness.checker.history import (
+    COMPLETED,
+    FAILED,
+    TERMINAL,
+    CheckConfig,
+    FaultWindow,
+    RqSnapshot,
+)
 from harness.checker.timeline import NoteTimeline
 
 
@@ -72,18 +83,14 @@ def live_job_ids(rq: RqSnapshot | None) -> frozenset[str]:
     )
 
 
-def states_non_retryable(error: str | None, config: CheckConfig) -> bool:
-    text = (error or "").lower()
-    return any(marker in text for marker in config.non_retryable_markers)
-
-
 def classify_note(
     timeline: NoteTimeline,
     config: CheckConfig,
     *,
     observed_at: datetime,
-    healed_at: datetime | None,
+    deadline: datetime | None,
     rq: RqSnapshot | None,
+    faults: Sequence[FaultWindow] = (),
 ) -> Classification:
     """Classify one note; the reason names the evidence."""
     note = timeline.note
@@ -126,27 +133,32 @@ def classify_note(
         return result(NoteClass.COMPLETED, f"completed by attempt {note.attempt}")
 
     if note.status == FAILED:
-        final_error = terminal.error if terminal is not None else None
-        if attempts == config.max_attempts:
+        causes = [a.cause for a in timeline.attempts]
+        if attempts < config.max_attempts:
             return result(
-                NoteClass.FAILED_AS_DESIGNED,
-                f"failed after {attempts} of {config.max_attempts} attempts",
+                NoteClass.FAILED_UNEXPECTEDLY,
+                f"failed after {attempts} attempt(s) of a budget of {config.max_attempts} "
+                f"(causes {causes})",
             )
-        for error in (final_error, note.last_error):
-            if states_non_retryable(error, config):
-                return result(
-                    NoteClass.FAILED_AS_DESIGNED,
-                    f"failed after {attempts} attempt(s), non-retryable: {error}",
-                )
+        problems = [
+            f"attempt {a.number} {problem}"
+            for a in timeline.attempts
+            if (problem := end_problem(timeline, a, config, faults)) is not None
+        ]
+        if problems:
+            return result(
+                NoteClass.FAILED_UNEXPECTEDLY,
+                f"failed after {attempts} attempts, not as designed: {'; '.join(problems)}",
+            )
         return result(
-            NoteClass.FAILED_UNEXPECTEDLY,
-            f"failed after {attempts} attempt(s) (budget {config.max_attempts}) "
-            f"without a non-retryable reason (error: {final_error or note.last_error!r})",
+            NoteClass.FAILED_AS_DESIGNED,
+            f"failed after {attempts} of {config.max_attempts} attempts, each ended as "
+            f"designed (causes {causes})",
         )
 
     assert note.status not in TERMINAL
-    deadline = timeline.deadline(config, healed_at)
-    assert deadline is not None
+    if deadline is None:
+        return result(NoteClass.IN_FLIGHT, f"{note.status}, with no acceptance time to judge by")
     if observed_at <= deadline + timedelta(seconds=config.tolerance_s):
         return result(
             NoteClass.IN_FLIGHT,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from harness.checker.classify import Classification, NoteClass
 from harness.checker.history import CheckConfig, History
+from harness.checker.oracle import NoteDeadline
 from harness.checker.timeline import NoteTimeline
 
 
@@ -47,7 +48,7 @@ class CheckContext:
     config: CheckConfig
     timelines: Mapping[int, NoteTimeline]
     classifications: Mapping[int, Classification]
-    healed_at: datetime | None
+    deadlines: Mapping[int, NoteDeadline]
     job_owners: Mapping[str, int]
 
     @property

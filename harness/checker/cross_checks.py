@@ -5,9 +5,10 @@ Registered in :data:`harness.checker.invariants.INVARIANTS` with the inputs they
 
 from __future__ import annotations
 
+from harness.checker.causes import overlapping_faults
 from harness.checker.context import CheckContext, Violation
 from harness.checker.history import COMPLETED, TERMINAL
-from harness.checker.timeline import span_attempt, span_outcome
+from harness.checker.timeline import ns_to_datetime, span_attempt, span_outcome
 from harness.spans import ATTEMPT_SPAN
 
 #: RQ job statuses that mean "may still run".
@@ -58,7 +59,9 @@ def redis_quiescent(ctx: CheckContext) -> list[Violation]:
 
 
 def traces_agree(ctx: CheckContext) -> list[Violation]:
-    """Attempt spans match ledger attempts; a span reports completion iff the ledger has it.
+    """Attempt spans match ledger attempts; a span reports completion iff the ledger has it,
+    and an attempt the ledger completed has exactly one attempt span, reporting ``completed``
+    (or ``unknown`` when a fault cut its last write off).
 
     Spans with outcome ``skipped`` (a job that found nothing to claim) need not
     match a ledger attempt; spans without ``note.attempt`` (the claim itself
@@ -99,14 +102,22 @@ def traces_agree(ctx: CheckContext) -> list[Violation]:
             out.append(ctx.violation("traces_agree", note_id, msg, attempt=number))
     for t in ctx.ledger_timelines():
         for a in t.attempts:
-            # "unknown": the attempt's last write raised (e.g. the connection dropped
-            # around COMMIT), so its span cannot know whether it took effect.
-            if (
-                a.outcome == COMPLETED
-                and a.spans
-                and not any(span_outcome(s) in (COMPLETED, "unknown") for s in a.spans)
-            ):
-                outcomes = sorted({str(span_outcome(s)) for s in a.spans})
-                msg = f"ledger completed attempt {a.number}; its span(s) report {outcomes}"
+            if a.outcome != COMPLETED or not a.spans:
+                continue  # no span at all is a gap in the witness (verdict unknown)
+            if len(a.spans) > 1:
+                ids = ", ".join(s.span_id for s in a.spans)
+                msg = f"ledger completed attempt {a.number}; {len(a.spans)} attempt spans ({ids})"
                 out.append(ctx.violation("traces_agree", t.note_id, msg, attempt=a.number))
+                continue
+            (span,) = a.spans
+            outcome = span_outcome(span)
+            if outcome == COMPLETED:
+                continue
+            # "unknown": the attempt's last write raised (the connection dropped around
+            # COMMIT), so its span cannot know whether it took effect; only a fault explains it.
+            start, end = ns_to_datetime(span.start_ns), ns_to_datetime(span.end_ns)
+            if outcome == "unknown" and overlapping_faults(ctx.history.faults, start, end):
+                continue
+            msg = f"ledger completed attempt {a.number}; its span reports {outcome!r}"
+            out.append(ctx.violation("traces_agree", t.note_id, msg, attempt=a.number))
     return out

@@ -29,25 +29,13 @@ COMPLETED = "completed"
 FAILED = "failed"
 TERMINAL: frozenset[str] = frozenset({COMPLETED, FAILED})
 
-#: Substrings (lower-cased) of an attempt's ending error that mean "recovered after
-#: a kill / lease expiry / abandonment" rather than "the attempt itself failed".
-DEFAULT_RECOVERY_MARKERS: tuple[str, ...] = (
-    "lease",
-    "abandon",
-    "terminated",
-    "killed",
-    "reconcil",
-    "intermediate queue",
-)
-#: Substrings (lower-cased) of a final error that state a non-retryable reason.
-DEFAULT_NON_RETRYABLE_MARKERS: tuple[str, ...] = (
-    "non-retryable",
-    "non_retryable",
-    "nonretryable",
-    "not retryable",
-    "permanent",
-    "poison",
-)
+#: Scheduling slack on a recovery, on top of one reconcile interval (a loaded machine).
+RECOVERY_SLACK_S = 3.0
+
+
+def stage_name(path: str) -> str:
+    """The enrichment key of a stage path ``module:function`` (its function's name)."""
+    return path.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -63,6 +51,8 @@ class LedgerNote:
     last_error: str | None
     job_id: str | None = None
     trace_id: str | None = None  # from ``trace_context``'s traceparent, when present
+    content: str | None = None
+    enrichment: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +67,8 @@ class LedgerEvent:
     job_id: str | None
     at: datetime
     error: str | None
+    cause: str | None = None  # why the attempt ended (events leaving ``processing``)
+    lease_until: datetime | None = None  # a claim's lease; the lease a recovery saw
 
 
 @dataclass(frozen=True)
@@ -119,29 +111,42 @@ class FaultWindow:
 
 @dataclass(frozen=True)
 class CheckConfig:
-    """What the run promised: budgets, intervals, timeouts and the terminal deadline.
+    """What the run promised, fixed before it: budgets, intervals, timeouts, deadlines.
 
-    ``deadline_s`` is the computed worst-case time from acceptance (or from
-    ``healed_at``, whichever is later) to a terminal status.
+    ``deadline_s`` is :func:`notepipe.deadlines.time_to_terminal`: the worst case
+    for one note on a free worker. The oracle (:mod:`harness.checker.oracle`) adds
+    a backlog allowance from ``service_budget_s`` (seconds one worker may spend
+    per note) and ``workers``, and the fault downtime.
     """
 
     max_attempts: int
     retry_intervals: tuple[float, ...]
     job_timeout: float
     deadline_s: float
+    #: Slack on deadlines and attempt durations (process scheduling, span clocks).
     tolerance_s: float = 1.0
-    healed_at: datetime | None = None
-    recovery_markers: tuple[str, ...] = DEFAULT_RECOVERY_MARKERS
-    non_retryable_markers: tuple[str, ...] = DEFAULT_NON_RETRYABLE_MARKERS
-    #: Per note: seconds it may wait behind the queue's backlog on top of ``deadline_s``
-    #: (``deadline_s`` assumes a free worker; see ``harness.run.backlog_allowances``).
-    backlog_s: Mapping[int, float] = field(default_factory=dict)
+    #: Slack on retry gaps: both ends are stamped by the one PostgreSQL clock.
+    retry_gap_tolerance_s: float = 0.005
+    service_budget_s: float = 0.0
+    workers: int = 1
+    #: A recovery must wait this long past the lease it saw (``Settings.lease_grace``).
+    lease_grace: float = 0.0
+    #: ... and happen within this long past ``lease_until + lease_grace`` unless a fault
+    #: overlapped (one reconcile pass, plus scheduling slack).
+    recovery_lag_s: float = 30.0
+    #: Enrichment keys a completed note must carry (the configured stages' names);
+    #: ``None``: not checked.
+    expected_stages: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
         if not self.retry_intervals:
             raise ValueError("retry_intervals must name at least one interval")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.service_budget_s < 0:
+            raise ValueError(f"service_budget_s must be >= 0, got {self.service_budget_s}")
 
     def retry_interval(self, retry_number: int) -> float:
         """Seconds before retry ``retry_number`` (1-based); the last interval repeats."""
@@ -153,23 +158,25 @@ class CheckConfig:
         cls,
         settings: Settings,
         *,
-        deadline_s: float | None = None,
+        workers: int = 1,
+        service_budget_s: float = 0.0,
         tolerance_s: float = 1.0,
-        healed_at: datetime | None = None,
     ) -> CheckConfig:
-        """The run's promises from its settings; the deadline defaults to
+        """The run's promises from its settings; the deadline is
         :func:`notepipe.deadlines.time_to_terminal`."""
-        if deadline_s is None:
-            from notepipe.deadlines import time_to_terminal
+        from notepipe.deadlines import time_to_terminal
 
-            deadline_s = time_to_terminal(settings)
         return cls(
             max_attempts=settings.max_attempts,
             retry_intervals=tuple(settings.retry_intervals),
             job_timeout=settings.job_timeout,
-            deadline_s=deadline_s,
+            deadline_s=time_to_terminal(settings),
             tolerance_s=tolerance_s,
-            healed_at=healed_at,
+            service_budget_s=service_budget_s,
+            workers=workers,
+            lease_grace=settings.lease_grace,
+            recovery_lag_s=settings.reconcile_interval + RECOVERY_SLACK_S,
+            expected_stages=tuple(stage_name(path) for path in settings.stages),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,7 +186,12 @@ class CheckConfig:
             "job_timeout": self.job_timeout,
             "deadline_s": self.deadline_s,
             "tolerance_s": self.tolerance_s,
-            "healed_at": self.healed_at.isoformat() if self.healed_at else None,
+            "retry_gap_tolerance_s": self.retry_gap_tolerance_s,
+            "service_budget_s": self.service_budget_s,
+            "workers": self.workers,
+            "lease_grace": self.lease_grace,
+            "recovery_lag_s": self.recovery_lag_s,
+            "expected_stages": list(self.expected_stages) if self.expected_stages else None,
         }
 
 

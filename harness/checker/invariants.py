@@ -11,6 +11,12 @@ from harness.checker.classify import NoteClass
 from harness.checker.context import CheckContext, Invariant, Violation
 from harness.checker.cross_checks import redis_quiescent, traces_agree
 from harness.checker.history import COMPLETED, FAILED, PENDING, PROCESSING, QUEUED
+from harness.checker.integrity import result_integrity
+from harness.checker.recovery import (
+    attempt_causes_expected,
+    recovery_only_of_dead_attempts,
+    recovery_within_lag,
+)
 
 #: The lifecycle graph: every (from_status, to_status) a ledger event may record.
 ALLOWED_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
@@ -28,13 +34,21 @@ ALLOWED_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
 
 
 def terminal_within_deadline(ctx: CheckContext) -> list[Violation]:
-    """Every accepted note is terminal by max(acceptance, healed_at) + deadline (+ tolerance)."""
+    """Every accepted note is terminal by its oracle deadline (+ tolerance): see
+    :mod:`harness.checker.oracle`."""
     out: list[Violation] = []
     for t in ctx.ledger_timelines():
-        deadline = t.deadline(ctx.config, ctx.healed_at)
-        assert deadline is not None
         assert t.note is not None
+        d = ctx.deadlines.get(t.note_id)
+        if d is None:
+            continue
+        deadline = d.deadline
         limit = deadline + ctx.tolerance
+        why = (
+            f"start {d.start.isoformat()} + time_to_terminal {ctx.config.deadline_s:.1f}s "
+            f"+ backlog {d.backlog_s:.1f}s ({d.ahead} notes ahead) "
+            f"+ fault downtime {d.downtime_s:.1f}s"
+        )
         terminal = t.terminal_event
         if terminal is not None and terminal.at > limit:
             late = (terminal.at - deadline).total_seconds()
@@ -43,7 +57,7 @@ def terminal_within_deadline(ctx: CheckContext) -> list[Violation]:
                     "terminal_within_deadline",
                     t.note_id,
                     f"reached {terminal.to_status} at {terminal.at.isoformat()}, "
-                    f"{late:.3f}s after its deadline {deadline.isoformat()}",
+                    f"{late:.3f}s after its deadline {deadline.isoformat()} ({why})",
                 )
             )
         elif terminal is None and ctx.history.observed_at > limit:
@@ -52,7 +66,7 @@ def terminal_within_deadline(ctx: CheckContext) -> list[Violation]:
                     "terminal_within_deadline",
                     t.note_id,
                     f"still {t.note.status} at {ctx.history.observed_at.isoformat()}, "
-                    f"past its deadline {deadline.isoformat()}",
+                    f"past its deadline {deadline.isoformat()} ({why})",
                 )
             )
     return out
@@ -87,7 +101,8 @@ def attempts_within_budget(ctx: CheckContext) -> list[Violation]:
 
 
 def failures_as_designed(ctx: CheckContext) -> list[Violation]:
-    """A note fails only with its retry budget spent, or with a stated non-retryable reason."""
+    """A note fails only with its retry budget spent, every attempt ended by a cause its
+    content asks for (or that a fault overlapping it explains)."""
     return [
         ctx.violation("failures_as_designed", c.note_id, c.reason)
         for c in ctx.classifications.values()
@@ -133,22 +148,27 @@ def attempt_within_timeout(ctx: CheckContext) -> list[Violation]:
 
 
 def retry_gaps_respected(ctx: CheckContext) -> list[Violation]:
-    """Attempt k+1 is claimed no sooner than ``retry_interval(k)`` - tolerance after attempt k ended."""
+    """Attempt k+1 is claimed no sooner than ``retry_interval(k)`` after attempt k ended.
+
+    Both events are stamped by the ledger's one clock, so the tolerance is
+    ``retry_gap_tolerance_s`` (milliseconds), not the deadline's.
+    """
     out: list[Violation] = []
+    tolerance = ctx.config.retry_gap_tolerance_s
     for t in ctx.ledger_timelines():
         for prev, nxt in zip(t.attempts, t.attempts[1:], strict=False):
             if prev.end is None or prev.end.to_status != QUEUED:
                 continue
             interval = ctx.config.retry_interval(prev.number)
             gap = (nxt.claim.at - prev.end.at).total_seconds()
-            if gap < interval - ctx.config.tolerance_s:
+            if gap < interval - tolerance:
                 out.append(
                     ctx.violation(
                         "retry_gaps_respected",
                         t.note_id,
                         f"attempt {nxt.number} claimed {gap:.3f}s after attempt {prev.number} "
                         f"ended; retry {prev.number} must wait {interval}s "
-                        f"(- {ctx.config.tolerance_s}s tolerance)",
+                        f"(- {tolerance * 1000:.0f}ms tolerance)",
                         attempt=nxt.number,
                         job_id=nxt.claim.job_id,
                     )
@@ -280,7 +300,7 @@ INVARIANTS: tuple[Invariant, ...] = (
         "failures_as_designed",
         failures_as_designed,
         _LEDGER,
-        "failed only after max_attempts or for a stated non-retryable reason",
+        "failed only after max_attempts, each attempt ending with an expected cause",
     ),
     Invariant(
         "attempt_within_timeout",
@@ -292,7 +312,7 @@ INVARIANTS: tuple[Invariant, ...] = (
         "retry_gaps_respected",
         retry_gaps_respected,
         _LEDGER,
-        "retry gaps >= configured interval - tolerance",
+        "retry gaps >= configured interval (- milliseconds)",
     ),
     Invariant("single_completion", single_completion, _LEDGER, "at most one effective completion"),
     Invariant(
@@ -312,6 +332,30 @@ INVARIANTS: tuple[Invariant, ...] = (
         lifecycle_transitions,
         _LEDGER,
         "transitions follow the lifecycle graph",
+    ),
+    Invariant(
+        "attempt_causes_expected",
+        attempt_causes_expected,
+        _LEDGER,
+        "every attempt ends with a recorded cause its content (or a fault) explains",
+    ),
+    Invariant(
+        "recovery_only_of_dead_attempts",
+        recovery_only_of_dead_attempts,
+        _LEDGER,
+        "a recovery only after lease_until + lease_grace of the lease the attempt held",
+    ),
+    Invariant(
+        "recovery_within_lag",
+        recovery_within_lag,
+        _LEDGER,
+        "a dead attempt recovered within recovery_lag_s of its lease running out",
+    ),
+    Invariant(
+        "result_integrity",
+        result_integrity,
+        _LEDGER,
+        "completed enrichment carries every stage and matches the checker's recomputation",
     ),
     Invariant(
         "redis_quiescent",

@@ -22,12 +22,12 @@ from harness.checker.history import LedgerEvent, LedgerNote, RqSnapshot
 
 _NOTES_SQL = """
 SELECT id, status, attempt, created_at, completed_at, enrichment IS NOT NULL,
-       last_error, job_id, trace_context ->> 'traceparent'
+       last_error, job_id, trace_context ->> 'traceparent', content, enrichment
 FROM notes
 ORDER BY id
 """
 _EVENTS_SQL = """
-SELECT note_id, from_status, to_status, attempt, worker, job_id, at, error
+SELECT note_id, from_status, to_status, attempt, worker, job_id, at, error, cause, lease_until
 FROM note_events
 ORDER BY note_id, id
 """
@@ -69,6 +69,8 @@ def read_ledger(
                 last_error=row[6],
                 job_id=row[7],
                 trace_id=trace_id_from_traceparent(row[8]),
+                content=row[9],
+                enrichment=row[10],
             )
             for row in cur.fetchall()
         )
@@ -83,6 +85,8 @@ def read_ledger(
                 job_id=row[5],
                 at=_aware(row[6]),
                 error=row[7],
+                cause=row[8],
+                lease_until=_aware(row[9]) if row[9] is not None else None,
             )
             for row in cur.fetchall()
         )

@@ -10,17 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from harness.checker.history import (
-    PROCESSING,
-    TERMINAL,
-    CheckConfig,
-    History,
-    LedgerEvent,
-    LedgerNote,
-)
+from harness.checker.history import PROCESSING, TERMINAL, History, LedgerEvent, LedgerNote
 from harness.spans import ATTEMPT_SPAN, ATTR_ATTEMPT, ATTR_JOB_ID, ATTR_OUTCOME, SpanRecord
+from notepipe.models import EndCause
 
 
 def ns_to_datetime(ns: int) -> datetime:
@@ -47,12 +41,17 @@ class Attempt:
     number: int
     claim: LedgerEvent
     end: LedgerEvent | None
-    recovered: bool  # ended by lease-expiry recovery / abandonment, not by the attempt itself
+    recovered: bool  # ended by the reconciler (cause lease_expired), not by the attempt itself
     spans: tuple[SpanRecord, ...] = ()
 
     @property
     def outcome(self) -> str | None:
         return self.end.to_status if self.end is not None else None
+
+    @property
+    def cause(self) -> str | None:
+        """The structured cause its ending event recorded (``None``: none, or still open)."""
+        return self.end.cause if self.end is not None else None
 
     @property
     def ledger_duration_s(self) -> float | None:
@@ -94,37 +93,17 @@ class NoteTimeline:
             return self.accepted_at
         return self.note.created_at if self.note is not None else None
 
-    def deadline(self, config: CheckConfig, healed_at: datetime | None) -> datetime | None:
-        start = self.start_at
-        if start is None:
-            return None
-        if healed_at is not None and healed_at > start:
-            start = healed_at
-        backlog = config.backlog_s.get(self.note_id, 0.0)
-        return start + timedelta(seconds=config.deadline_s + backlog)
-
-
-def is_recovery(claim: LedgerEvent, end: LedgerEvent, markers: tuple[str, ...]) -> bool:
-    """Whether ``end`` recovered the attempt (reconciler, RQ cleanup) instead of finishing it."""
-    if end.to_status == "completed":
-        return False
-    error = (end.error or "").lower()
-    if any(marker in error for marker in markers):
-        return True
-    return claim.worker is not None and end.worker is not None and claim.worker != end.worker
-
 
 def build_attempts(
     events: tuple[LedgerEvent, ...],
     spans_by_attempt: Mapping[int, tuple[SpanRecord, ...]],
-    config: CheckConfig,
 ) -> tuple[Attempt, ...]:
     attempts: list[Attempt] = []
     open_claim: LedgerEvent | None = None
 
     def close(end: LedgerEvent | None) -> None:
         assert open_claim is not None
-        recovered = end is not None and is_recovery(open_claim, end, config.recovery_markers)
+        recovered = end is not None and end.cause == EndCause.LEASE_EXPIRED
         number = open_claim.attempt
         attempts.append(
             Attempt(number, open_claim, end, recovered, spans_by_attempt.get(number, ()))
@@ -143,7 +122,7 @@ def build_attempts(
     return tuple(attempts)
 
 
-def build_timelines(history: History, config: CheckConfig) -> dict[int, NoteTimeline]:
+def build_timelines(history: History) -> dict[int, NoteTimeline]:
     """One timeline per note id known to any witness (ledger, client, spans)."""
     notes = {n.id: n for n in history.notes}
     events: dict[int, list[LedgerEvent]] = defaultdict(list)
@@ -179,9 +158,7 @@ def build_timelines(history: History, config: CheckConfig) -> dict[int, NoteTime
             note_id=note_id,
             note=note,
             events=note_events,
-            attempts=build_attempts(
-                note_events, {k: tuple(v) for k, v in by_attempt.items()}, config
-            ),
+            attempts=build_attempts(note_events, {k: tuple(v) for k, v in by_attempt.items()}),
             spans=note_spans,
             accepted_at=history.accepted.get(note_id),
             trace_ids=tuple(sorted(trace_ids)),
@@ -193,10 +170,3 @@ def build_timelines(history: History, config: CheckConfig) -> dict[int, NoteTime
 def job_owners(timelines: Mapping[int, NoteTimeline]) -> dict[str, int]:
     """Job id -> the note it belongs to, from ledger events, note rows and spans."""
     return {job: t.note_id for t in timelines.values() for job in t.job_ids}
-
-
-def effective_healed_at(history: History, config: CheckConfig) -> datetime | None:
-    """``config.healed_at``, else the end of the last fault window, else ``None``."""
-    if config.healed_at is not None:
-        return config.healed_at
-    return max((f.end for f in history.faults), default=None)

@@ -4,16 +4,22 @@ A *plan* is the list of what each attempt of a note does:
 
 * ``ok`` — completes; ``error`` — fails, retried (or ``failed`` on the last attempt);
 * ``timeout`` — killed by RQ at ``job_timeout`` (+ a little), retried likewise;
-* ``kill`` — the worker dies, the reconciler recovers it after lease expiry (no span);
-* ``fatal`` — fails with a non-retryable reason; ``fail`` — fails with no stated reason;
+* ``kill`` — the worker dies (a ``kill_worker`` fault window over the attempt), the
+  reconciler recovers it after lease expiry (no span);
+* ``fatal`` — fails as non-retryable; ``fail`` — fails with an error its content
+  never asked for (both: not as designed);
 * ``hang`` — claimed, never ended (must be last); an empty plan leaves the note queued.
 
+Each note's content carries the chaos directives its plan needs (``raise-until=N``
+for errors up to attempt N, a ``sleep`` past ``job_timeout`` for timeouts), the way
+the harness writes them, so causes are expected exactly when the plan is correct.
 The builder follows the plan literally, so a plan past the budget builds an
 over-budget history: the strategies decide what is valid.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -21,17 +27,37 @@ from hypothesis import strategies as st
 
 from harness.checker.history import (
     CheckConfig,
+    FaultWindow,
     History,
     LedgerEvent,
     LedgerNote,
     RqSnapshot,
 )
-from harness.spans import ATTEMPT_SPAN, SpanRecord
+from harness.spans import ATTEMPT_SPAN, ATTR_LEASE_UNTIL, SpanRecord
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 QUEUE = "note_enrichment"
 LEASE = 5.0
+GRACE = 1.0
+LAG = 5.0
 ENDING = ("ok", "fatal", "fail", "hang")
+CAUSES = {"error": "error", "fail": "error", "timeout": "timeout", "kill": "lease_expired"}
+
+
+def content_for(index: int, plan: list[str], job_timeout: float) -> str:
+    """Plain text plus the directives that make ``plan`` the expected course."""
+    errors = [k for k, kind in enumerate(plan, start=1) if kind == "error"]
+    text = f"Note {index}: some words about the pipeline and its ledger."
+    if errors:
+        text += f" [chaos:raise-until={errors[-1]}]"
+    if "timeout" in plan:
+        text += f" [chaos:sleep={job_timeout + 1.0}]"
+    return text
+
+
+def enrichment_for(content: str) -> dict[str, dict[str, str]]:
+    text = " ".join(content.split())
+    return {"content_hash": {"sha256": hashlib.sha256(text.encode()).hexdigest()}}
 
 
 def ns(at: datetime) -> int:
@@ -64,6 +90,8 @@ class Params:
             job_timeout=self.job_timeout,
             deadline_s=deadline,
             tolerance_s=self.tolerance_s,
+            lease_grace=GRACE,
+            recovery_lag_s=LAG,
         )
         return replace(base, **overrides)  # type: ignore[arg-type]
 
@@ -95,13 +123,23 @@ class Builder:
     accepted: dict[int, datetime] = field(default_factory=dict)
     statuses: dict[str, str] = field(default_factory=dict)
     failed_jobs: list[str] = field(default_factory=list)
+    faults: list[FaultWindow] = field(default_factory=list)
 
     def note(self, note_id: int, plan: list[str], created: datetime, fr: Fractions) -> None:
         p = self.params
         trace = trace_of(note_id)
         events: list[LedgerEvent] = []
+        content = content_for(note_id, plan, p.job_timeout)
 
-        def ev(frm: str | None, to: str, attempt: int, at: datetime, **kw: str | None) -> None:
+        def ev(
+            frm: str | None,
+            to: str,
+            attempt: int,
+            at: datetime,
+            *,
+            lease: datetime | None = None,
+            **kw: str | None,
+        ) -> None:
             events.append(
                 LedgerEvent(
                     note_id,
@@ -112,6 +150,8 @@ class Builder:
                     kw.get("job_id"),
                     at,
                     kw.get("error"),
+                    kw.get("cause"),
+                    lease,
                 )
             )
 
@@ -131,6 +171,7 @@ class Builder:
                         "rq.job.id": job_of(note_id, attempt),
                         "rq.worker": f"w{attempt}",
                         "note.outcome": outcome,
+                        ATTR_LEASE_UNTIL: (start + timedelta(seconds=LEASE)).isoformat(),
                     },
                 )
             )
@@ -156,7 +197,8 @@ class Builder:
         for k, kind in enumerate(plan, start=1):
             job, worker = job_of(note_id, k), f"w{k}"
             claim = t + timedelta(seconds=0.01 + 2 * fr.next())
-            ev(status, "processing", k, claim, worker=worker, job_id=job)
+            lease = claim + timedelta(seconds=LEASE)
+            ev(status, "processing", k, claim, worker=worker, job_id=job, lease=lease)
             status = "processing"
             self.statuses[job] = "started"
             if kind == "hang":
@@ -164,7 +206,7 @@ class Builder:
             last = k == len(plan)
             if kind == "ok":
                 t = claim + timedelta(seconds=0.01 + (p.job_timeout - 0.02) * fr.next())
-                ev("processing", "completed", k, t, worker=worker, job_id=job)
+                ev("processing", "completed", k, t, worker=worker, job_id=job, cause="completed")
                 span(k, claim, t, "completed")
                 status, completed_at = "completed", t
                 self.statuses[job] = "finished"
@@ -172,25 +214,51 @@ class Builder:
             if kind in ("fatal", "fail"):
                 t = claim + timedelta(seconds=0.01 + fr.next())
                 last_error = "non-retryable: ValueError: bad input" if kind == "fatal" else "boom"
-                ev("processing", "failed", k, t, worker=worker, job_id=job, error=last_error)
+                cause = "non_retryable" if kind == "fatal" else "error"
+                ev(
+                    "processing",
+                    "failed",
+                    k,
+                    t,
+                    worker=worker,
+                    job_id=job,
+                    error=last_error,
+                    cause=cause,
+                )
                 span(k, claim, t, "failed")
                 status = "failed"
                 self.statuses[job] = "failed"
                 self.failed_jobs.append(job)
                 break
             end_job: str | None = job
+            seen: datetime | None = None
             if kind == "timeout":
                 t = claim + timedelta(seconds=p.job_timeout + p.tolerance_s * 0.5 * fr.next())
                 last_error = f"attempt {k} failed (timeout): Task exceeded maximum timeout value"
             elif kind == "kill":  # the reconciler's words (notepipe.store.ledger.recover_expired)
-                t = claim + timedelta(seconds=LEASE + 10 * fr.next())
+                seen = lease
+                t = lease + timedelta(seconds=GRACE + (LAG - 0.1) * fr.next())
                 last_error = f"attempt {k} lost its lease (worker {worker} stopped renewing it)"
                 end_job = None
+                kill_at = claim + timedelta(seconds=0.005)
+                self.faults.append(
+                    FaultWindow("kill_worker", worker, kill_at, kill_at + timedelta(seconds=0.5))
+                )
             else:
                 t = claim + timedelta(seconds=0.01 + p.job_timeout * 0.9 * fr.next())
                 last_error = f"attempt {k} failed (RuntimeError): boom"
             status = "failed" if last else "queued"
-            ev("processing", status, k, t, worker=worker, job_id=end_job, error=last_error)
+            ev(
+                "processing",
+                status,
+                k,
+                t,
+                worker=worker,
+                job_id=end_job,
+                error=last_error,
+                cause=CAUSES.get(kind, "error"),
+                lease=seen,
+            )
             if kind != "kill":
                 span(k, claim, t, "failed" if last else "retry")
             self.statuses[job] = "failed"
@@ -211,6 +279,8 @@ class Builder:
                 last_error,
                 job_of(note_id, max(attempts, 1)),
                 trace,
+                content,
+                enrichment_for(content) if status == "completed" else None,
             )
         )
 
@@ -231,6 +301,7 @@ class Builder:
             observed_at=last + timedelta(seconds=1),
             spans=tuple(self.spans),
             rq=rq,
+            faults=tuple(self.faults),
             accepted=dict(self.accepted),
         )
         return replace(history, **overrides)  # type: ignore[arg-type]
@@ -263,12 +334,17 @@ params_st = st.builds(
 
 @st.composite
 def valid_plan(draw: st.DrawFn, max_attempts: int) -> list[str]:
-    """A plan a correct pipeline may produce: ends completed or failed within the budget."""
+    """A plan a correct pipeline may produce for the content it asks for: errors first,
+    then timeouts or a completion, kills anywhere; completed or failed within the budget."""
     plan: list[str] = []
     for _ in range(max_attempts):
-        kind = draw(st.sampled_from(["ok", "ok", "error", "timeout", "kill", "fatal"]))
+        if "timeout" in plan:
+            choices = ["timeout", "kill"]
+        else:
+            choices = ["ok", "ok", "error", "timeout", "kill"]
+        kind = draw(st.sampled_from(choices))
         plan.append(kind)
-        if kind in ("ok", "fatal"):
+        if kind == "ok":
             break
     return plan
 

@@ -46,18 +46,33 @@ def test_recovered_after_a_kill_reports_telemetry_loss_not_a_violation() -> None
     assert loss.trace_ids == (trace_of(1),)
 
 
-@pytest.mark.parametrize("plan", [["error", "timeout", "error"], ["error", "kill", "kill"]])
+@pytest.mark.parametrize(
+    "plan", [["error", "timeout", "timeout"], ["error", "kill", "kill"], ["error"] * 3]
+)
 def test_failed_after_the_whole_budget_is_as_designed(plan: list[str]) -> None:
     result = run(build(P, [plan]))
     assert cls(result) is NoteClass.FAILED_AS_DESIGNED
     assert result.verdict == "valid", result.reasons
 
 
-def test_failed_with_a_non_retryable_reason_is_as_designed() -> None:
+def test_failed_with_causes_its_content_never_asked_for_is_unexpected() -> None:
+    # content "[chaos:raise-until=2][chaos:sleep=31]": attempt 3 must time out, not error
+    history = build(P, [["error", "error", "timeout"]])
+    events = tuple(
+        replace(e, cause="error") if e.attempt == 3 and e.from_status == "processing" else e
+        for e in history.events
+    )
+    result = run(replace(history, events=events))
+    assert cls(result) is NoteClass.FAILED_UNEXPECTEDLY
+    assert "attempt 3 ended with cause 'error'" in result.classifications[1].reason
+    assert result.violations_of("failures_as_designed")
+    assert result.violations_of("attempt_causes_expected")
+
+
+def test_a_non_retryable_failure_the_content_did_not_ask_for_is_unexpected() -> None:
     result = run(build(P, [["fatal"]]))
-    assert cls(result) is NoteClass.FAILED_AS_DESIGNED
-    assert "non-retryable" in result.classifications[1].reason
-    assert result.verdict == "valid"
+    assert cls(result) is NoteClass.FAILED_UNEXPECTEDLY
+    assert result.verdict == "invalid"
 
 
 def test_failed_early_without_a_reason_is_unexpected() -> None:
@@ -112,16 +127,15 @@ def test_in_flight_before_its_deadline_makes_the_verdict_unknown() -> None:
     assert any("in flight" in r and "[2]" in r for r in result.reasons)
 
 
-def test_healed_at_moves_the_deadline() -> None:
+def test_a_fault_window_over_its_life_moves_the_deadline() -> None:
     history = long_after(build(P, [[]]))
     assert run(history).verdict == "invalid"
     healed = history.observed_at - timedelta(seconds=10)
-    result = run(history, healed_at=healed)
+    fault = FaultWindow("proxy_down", "redis", T0 + timedelta(seconds=1), healed)
+    result = run(replace(history, faults=(fault,)))
     assert cls(result) is NoteClass.IN_FLIGHT
     assert result.verdict == "unknown"
-    # without healed_at in the config, the end of the last fault counts
-    fault = FaultWindow("kill", "worker-1", T0, healed)
-    assert cls(run(replace(history, faults=(fault,)))) is NoteClass.IN_FLIGHT
+    assert result.deadlines[1].start == healed
 
 
 def test_duplicated_when_completed_twice() -> None:

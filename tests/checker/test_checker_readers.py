@@ -1,7 +1,7 @@
 """read_ledger / read_rq_snapshot against real PostgreSQL and Redis.
 
 The ledger is written by the pipeline's own transition functions on a fresh
-database migrated with the schema file; RQ state is made with RQ's own API.
+database migrated by the pipeline's migrations; RQ state is made with RQ's own API.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import redis
@@ -21,20 +20,22 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from harness.checker import CheckConfig, History, NoteClass, check, read_ledger, read_rq_snapshot
+from harness.wait import wait_until
 from notepipe.store import ledger
+from notepipe.store.migrate import migrate
 
-SCHEMA = Path(__file__).parents[2] / "src/notepipe/store/migrations/0001_ledger.sql"
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 QUEUE = "note_enrichment"
+ONE = "one [chaos:raise-until=1]"
 
 
 def build_ledger(url: str) -> None:
     """note 1: fails once, completes on attempt 2; note 2: loses its lease, back to queued;
     note 3: only created."""
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
-        conn.execute(SCHEMA.read_bytes())
-        n1 = int(ledger.create_note(conn, "one", {}, {"traceparent": TRACEPARENT})["id"])
-        n2 = int(ledger.create_note(conn, "two", {}, {})["id"])
+        migrate(conn)
+        n1 = int(ledger.create_note(conn, ONE, {}, {"traceparent": TRACEPARENT})["id"])
+        n2 = int(ledger.create_note(conn, "two [chaos:exit]", {}, {})["id"])
         ledger.create_note(conn, "three", {}, {})
         assert ledger.mark_queued(conn, n1, "note-1-a0")
         claim = {"lease_ttl": 15.0, "max_attempts": 3}
@@ -52,14 +53,16 @@ def build_ledger(url: str) -> None:
         )
         assert ledger.complete(conn, n1, 2, {"hash": "x"})
         assert ledger.mark_queued(conn, n2, "note-2-a0")
+        short = {"lease_ttl": 0.05, "max_attempts": 3}  # the worker dies at once
         assert isinstance(
-            ledger.claim(conn, n2, worker="w3", job_id="note-2-a0", **claim), ledger.Claim
+            ledger.claim(conn, n2, worker="w3", job_id="note-2-a0", **short), ledger.Claim
         )
-        conn.execute(  # the worker died: its lease ran out a minute ago
-            "UPDATE notes SET lease_until = clock_timestamp() - interval '1 minute' WHERE id = %s",
-            (n2,),
+        recovered = wait_until(
+            lambda: ledger.recover_expired(conn, grace=0, max_attempts=3),
+            5,
+            describe="note 2's lease to expire and be recovered",
         )
-        assert [r["id"] for r in ledger.recover_expired(conn, grace=0, max_attempts=3)] == [n2]
+        assert [r["id"] for r in recovered] == [n2]
 
 
 def test_read_ledger_from_real_postgres(fresh_database: Callable[[], str]) -> None:
@@ -96,10 +99,28 @@ def test_read_ledger_from_real_postgres(fresh_database: Callable[[], str]) -> No
         ("processing", "completed", 2, "w2", "note-1-a1"),
     ]
     assert all(e.at.tzinfo is not None for e in events)
+    causes = [(e.note_id, e.to_status, e.cause) for e in events if e.from_status == "processing"]
+    assert causes == [
+        (1, "queued", "error"),
+        (1, "completed", "completed"),
+        (2, "queued", "lease_expired"),
+    ]
+    claims = [e for e in events if e.to_status == "processing"]
+    assert all(e.lease_until is not None and e.lease_until > e.at for e in claims)
+    (recovery,) = [e for e in events if e.cause == "lease_expired"]
+    assert recovery.lease_until is not None
+    assert recovery.lease_until <= recovery.at  # the lease it saw expire
+    assert notes[0].content == ONE
+    assert notes[0].enrichment == {"hash": "x"}
 
     # and the checker reads it as the pipeline meant it
     observed = datetime.now(UTC)
-    config = CheckConfig(max_attempts=3, retry_intervals=(0.0,), job_timeout=30.0, deadline_s=600.0)
+    config = CheckConfig(
+        max_attempts=3,
+        retry_intervals=(0.0,),
+        job_timeout=30.0,
+        deadline_s=600.0,
+    )
     result = check(History(notes, events, observed), config)
     assert result.verdict == "unknown", result.reasons  # notes 2 and 3 are in flight; no RQ
     assert not result.violations

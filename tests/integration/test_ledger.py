@@ -97,10 +97,14 @@ def test_stale_attempt_is_fenced_after_recovery(ledger_conn: Conn, make_settings
     assert [int(r["id"]) for r in recovered] == [note_id]
     assert recovered[0]["status"] == "queued"
     assert "lost its lease" in recovered[0]["last_error"]
+    events = ledger.get_events(ledger_conn, note_id)
+    assert events[-1]["cause"] == "lease_expired"
     second = _claim(ledger_conn, settings, note_id, worker="fresh")
     assert second.attempt == 2
     # The zombie (attempt 1) wakes up: none of its writes may land.
-    assert not ledger.renew_lease(ledger_conn, note_id, 1, 5)
+    assert ledger.renew_lease(ledger_conn, note_id, 1, 5) is None
+    renewed = ledger.renew_lease(ledger_conn, note_id, 2, 5)
+    assert renewed is not None and renewed.tzinfo is not None  # the new lease_until
     assert not ledger.complete(ledger_conn, note_id, 1, {"zombie": True})
     assert ledger.fail_attempt(ledger_conn, note_id, 1, "zombie error", max_attempts=3) is None
     assert ledger.complete(ledger_conn, note_id, 2, {"fresh": True})

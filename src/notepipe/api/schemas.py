@@ -61,6 +61,7 @@ class NoteEvent(BaseModel):
     job_id: str | None
     at: datetime
     error: str | None
+    cause: str | None = None  # why the attempt ended (events leaving processing)
 
 
 class NoteOut(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 from types import TracebackType
 
 import psycopg
@@ -20,7 +21,8 @@ log = logging.getLogger(__name__)
 class LeaseHeartbeat:
     """Context manager: while open, renew the lease of ``(note_id, attempt)`` every
     ``heartbeat_interval`` seconds. ``fenced`` turns True once a renewal matched no
-    row: a newer attempt (or the reconciler) took the note over.
+    row: a newer attempt (or the reconciler) took the note over. ``lease_until`` is the
+    lease the last successful renewal set (the ledger's clock), or ``None`` before any.
 
     Renewals go over ``shared`` (the attempt's own connection, idle while the stages
     run; psycopg serialises its use across threads), so an attempt pays one connection
@@ -37,6 +39,7 @@ class LeaseHeartbeat:
         self.fenced = False
         self.beats = 0
         self._shared = shared
+        self.lease_until: datetime | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"lease-heartbeat-{note_id}", daemon=True
@@ -93,7 +96,9 @@ class LeaseHeartbeat:
                 self._conn = None
             return
         self.beats += 1
-        if not renewed:
+        if renewed is not None:
+            self.lease_until = renewed
+        else:
             self.fenced = True
             log.warning(
                 "note %s attempt %s lost its lease: a newer attempt owns the note",

@@ -11,7 +11,7 @@ from opentelemetry import trace
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
-from notepipe.models import NoteStatus
+from notepipe.models import EndCause, NoteStatus
 from notepipe.queue.heartbeat import LeaseHeartbeat
 from notepipe.queue.runtime import get_runtime
 from notepipe.redact import redact_text
@@ -90,6 +90,8 @@ def _run_attempt(
 
         attempt = claimed.attempt
         span.set_attribute("note.attempt", attempt)
+        if claimed.lease_until is not None:
+            span.set_attribute("note.lease_until", claimed.lease_until.isoformat())
         with LeaseHeartbeat(settings, note_id, attempt, shared=conn) as heartbeat:
             try:
                 enrichment = enrich(
@@ -101,8 +103,10 @@ def _run_attempt(
                     max_chars=settings.stage_max_chars,
                 )
             except Exception as exc:
+                _lease_evidence(span, heartbeat)
                 _record_failure(conn, span, job, note_id, attempt, exc)
                 raise
+        _lease_evidence(span, heartbeat)
         if ledger.complete(conn, note_id, attempt, enrichment):
             span.set_attribute("note.outcome", "completed")
             return {"outcome": "completed", "attempt": attempt}
@@ -110,6 +114,13 @@ def _run_attempt(
         span.set_attribute("note.fenced_by_heartbeat", heartbeat.fenced)
         log.warning("note %s attempt %s finished but was fenced out", note_id, attempt)
         return {"outcome": "fenced", "attempt": attempt}
+
+
+def _lease_evidence(span: trace.Span, heartbeat: LeaseHeartbeat) -> None:
+    """The span carries the last lease this attempt held (the checker's evidence that
+    the attempt was alive until then, whatever a recovery records)."""
+    if heartbeat.lease_until is not None:
+        span.set_attribute("note.lease_until", heartbeat.lease_until.isoformat())
 
 
 def _record_failure(
@@ -121,12 +132,18 @@ def _record_failure(
     exc: BaseException,
 ) -> None:
     settings = get_runtime().settings
-    kind = "timeout" if isinstance(exc, JobTimeoutException) else type(exc).__name__
+    timed_out = isinstance(exc, JobTimeoutException)
+    kind = "timeout" if timed_out else type(exc).__name__
     error = redact_text(f"attempt {attempt} failed ({kind}): {exc}")
     span.record_exception(exc)
     span.set_status(trace.StatusCode.ERROR, error[:200])
     new_status = ledger.fail_attempt(
-        conn, note_id, attempt, error, max_attempts=settings.max_attempts
+        conn,
+        note_id,
+        attempt,
+        error,
+        max_attempts=settings.max_attempts,
+        cause=EndCause.TIMEOUT if timed_out else EndCause.ERROR,
     )
     if new_status is None:
         span.set_attribute("note.outcome", "fenced")

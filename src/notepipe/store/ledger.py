@@ -3,20 +3,28 @@
 Every statement also appends its ``note_events`` row (a data-modifying CTE), so
 the history can never disagree with the current state. Completion and failure
 are fenced by attempt number: a zombie attempt's write matches no row.
+
+An event's ``at`` is the ``updated_at`` its statement wrote (one clock reading), so
+retry gaps measured on events are exactly the gaps the claim enforces. Every event
+leaving ``processing`` records its :class:`~notepipe.models.EndCause`; a claim records
+its lease, and a recovery the ``lease_until`` it saw expire.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from notepipe.models import NoteStatus
+from notepipe.models import EndCause, NoteStatus
 from notepipe.store.rows import Conn, Row
 
-_EVENT_COLUMNS = "note_id, from_status, to_status, attempt, worker, job_id, error"
+_EVENT_COLUMNS = (
+    "note_id, from_status, to_status, attempt, worker, job_id, error, at, cause, lease_until"
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,7 @@ class Claim:
     content: str
     metadata: Mapping[str, Any]
     trace_context: Mapping[str, str]
+    lease_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ def create_note(
             RETURNING *
         ), ev AS (
             INSERT INTO note_events ({_EVENT_COLUMNS})
-            SELECT id, NULL, 'pending', 0, NULL, NULL, NULL FROM ins
+            SELECT id, NULL, 'pending', 0, NULL, NULL, NULL, created_at, NULL, NULL FROM ins
         )
         SELECT * FROM ins
         """,
@@ -74,10 +83,11 @@ def mark_queued(conn: Conn, note_id: int, job_id: str) -> bool:
             UPDATE notes SET status = 'queued', job_id = %(job)s,
                    queued_at = clock_timestamp(), updated_at = clock_timestamp()
             WHERE id = %(id)s AND status = 'pending'
-            RETURNING id, attempt
+            RETURNING id, attempt, updated_at
         ), ev AS (
             INSERT INTO note_events ({_EVENT_COLUMNS})
-            SELECT id, 'pending', 'queued', attempt, NULL, %(job)s, NULL FROM upd
+            SELECT id, 'pending', 'queued', attempt, NULL, %(job)s, NULL, updated_at, NULL, NULL
+            FROM upd
         )
         SELECT count(*) AS n FROM upd
         """,
@@ -127,14 +137,17 @@ def claim(
               AND (n.attempt = 0 OR n.updated_at <= clock_timestamp() - make_interval(
                       secs => (%(gaps)s::float8[])[least(n.attempt, cardinality(%(gaps)s::float8[]))]))
             RETURNING n.id, n.attempt, n.content, n.metadata, n.trace_context,
-                      prev.status AS from_status
+                      prev.status AS from_status, n.updated_at, n.lease_until
         ), ev AS (
             INSERT INTO note_events ({_EVENT_COLUMNS})
-            SELECT id, from_status, 'processing', attempt, %(worker)s, %(job)s, NULL FROM upd
+            SELECT id, from_status, 'processing', attempt, %(worker)s, %(job)s, NULL,
+                   updated_at, NULL, lease_until
+            FROM upd
         )
-        SELECT upd.*, NULL AS status, NULL AS cur_attempt, NULL AS lease_live FROM upd
+        SELECT id, attempt, content, metadata, trace_context, from_status, lease_until,
+               NULL AS status, NULL AS cur_attempt, NULL AS lease_live FROM upd
         UNION ALL
-        SELECT n.id, NULL, NULL, NULL, NULL, NULL, n.status, n.attempt,
+        SELECT n.id, NULL, NULL, NULL, NULL, NULL, NULL, n.status, n.attempt,
                coalesce(n.lease_until > clock_timestamp(), false)
         FROM notes n WHERE n.id = %(id)s AND NOT EXISTS (SELECT 1 FROM upd)
         """,
@@ -156,6 +169,7 @@ def claim(
             content=str(row["content"]),
             metadata=row["metadata"] or {},
             trace_context=row["trace_context"] or {},
+            lease_until=row["lease_until"],
         )
     status, attempt = str(row["status"]), int(row["cur_attempt"])
     if status in (NoteStatus.COMPLETED, NoteStatus.FAILED):
@@ -170,14 +184,15 @@ def claim(
     return ClaimRefused(note_id, status, attempt, reason)
 
 
-def renew_lease(conn: Conn, note_id: int, attempt: int, lease_ttl: float) -> bool:
-    """Heartbeat: extend this attempt's lease; False means the attempt is fenced out."""
-    cur = conn.execute(
+def renew_lease(conn: Conn, note_id: int, attempt: int, lease_ttl: float) -> datetime | None:
+    """Heartbeat: extend this attempt's lease; returns the new ``lease_until``, or None when
+    the attempt is fenced out."""
+    row = conn.execute(
         "UPDATE notes SET lease_until = clock_timestamp() + make_interval(secs => %s)"
-        " WHERE id = %s AND status = 'processing' AND attempt = %s",
+        " WHERE id = %s AND status = 'processing' AND attempt = %s RETURNING lease_until",
         (lease_ttl, note_id, attempt),
-    )
-    return cur.rowcount == 1
+    ).fetchone()
+    return row["lease_until"] if row is not None else None
 
 
 def complete(conn: Conn, note_id: int, attempt: int, enrichment: Mapping[str, Any]) -> bool:
@@ -189,23 +204,40 @@ def complete(conn: Conn, note_id: int, attempt: int, enrichment: Mapping[str, An
                    lease_until = NULL, last_error = NULL,
                    completed_at = clock_timestamp(), updated_at = clock_timestamp()
             WHERE id = %(id)s AND status = 'processing' AND attempt = %(attempt)s
-            RETURNING id, attempt, worker, job_id
+            RETURNING id, attempt, worker, job_id, updated_at
         ), ev AS (
             INSERT INTO note_events ({_EVENT_COLUMNS})
-            SELECT id, 'processing', 'completed', attempt, worker, job_id, NULL FROM upd
+            SELECT id, 'processing', 'completed', attempt, worker, job_id, NULL, updated_at,
+                   %(cause)s, NULL
+            FROM upd
         )
         SELECT count(*) AS n FROM upd
         """,
-        {"id": note_id, "attempt": attempt, "enrichment": Jsonb(dict(enrichment))},
+        {
+            "id": note_id,
+            "attempt": attempt,
+            "enrichment": Jsonb(dict(enrichment)),
+            "cause": EndCause.COMPLETED.value,
+        },
     ).fetchone()
     return bool(row and row["n"])
 
 
 def fail_attempt(
-    conn: Conn, note_id: int, attempt: int, error: str, *, max_attempts: int, final: bool = False
+    conn: Conn,
+    note_id: int,
+    attempt: int,
+    error: str,
+    *,
+    max_attempts: int,
+    cause: EndCause = EndCause.ERROR,
+    final: bool = False,
 ) -> NoteStatus | None:
     """End a failed attempt, fenced: ``processing → queued`` (retry) or ``→ failed`` (budget
-    spent, or ``final``). Returns the new status, or None when the attempt was fenced out."""
+    spent, or ``final``), recording ``cause`` (``non_retryable`` when ``final``). Returns
+    the new status, or None when the attempt was fenced out."""
+    if final:
+        cause = EndCause.NON_RETRYABLE
     row = conn.execute(
         f"""
         WITH upd AS (
@@ -215,10 +247,12 @@ def fail_attempt(
                 completed_at = CASE WHEN %(final)s OR attempt >= %(max)s
                                     THEN clock_timestamp() END
             WHERE id = %(id)s AND status = 'processing' AND attempt = %(attempt)s
-            RETURNING id, status, attempt, worker, job_id
+            RETURNING id, status, attempt, worker, job_id, updated_at
         ), ev AS (
             INSERT INTO note_events ({_EVENT_COLUMNS})
-            SELECT id, 'processing', status, attempt, worker, job_id, %(error)s FROM upd
+            SELECT id, 'processing', status, attempt, worker, job_id, %(error)s, updated_at,
+                   %(cause)s, NULL
+            FROM upd
         )
         SELECT status FROM upd
         """,
@@ -228,6 +262,7 @@ def fail_attempt(
             "error": error[:4000],
             "max": max_attempts,
             "final": final,
+            "cause": EndCause(cause).value,
         },
     ).fetchone()
     return NoteStatus(row["status"]) if row else None
@@ -237,12 +272,13 @@ def recover_expired(conn: Conn, *, grace: float, max_attempts: int, limit: int =
     """Reconciler: attempts whose lease expired ``grace`` seconds ago are over.
 
     ``processing → queued`` (job id cleared, so a fresh job is enqueued when the
-    retry is due) or ``→ failed`` when it was the last attempt. Returns the rows.
+    retry is due) or ``→ failed`` when it was the last attempt, with cause
+    ``lease_expired`` and the ``lease_until`` it saw. Returns the rows.
     """
     return conn.execute(
         f"""
         WITH expired AS (
-            SELECT id FROM notes
+            SELECT id, lease_until FROM notes
             WHERE status = 'processing'
               AND lease_until < clock_timestamp() - make_interval(secs => %(grace)s)
             ORDER BY lease_until LIMIT %(limit)s
@@ -255,14 +291,22 @@ def recover_expired(conn: Conn, *, grace: float, max_attempts: int, limit: int =
                 completed_at = CASE WHEN n.attempt >= %(max)s THEN clock_timestamp() END,
                 lease_until = NULL, job_id = NULL, updated_at = clock_timestamp()
             FROM expired WHERE n.id = expired.id AND n.status = 'processing'
-            RETURNING n.id, n.status, n.attempt, n.worker, n.last_error
+            RETURNING n.id, n.status, n.attempt, n.worker, n.last_error, n.updated_at,
+                      expired.lease_until AS lease_seen
         ), ev AS (
             INSERT INTO note_events ({_EVENT_COLUMNS})
-            SELECT id, 'processing', status, attempt, worker, NULL, last_error FROM upd
+            SELECT id, 'processing', status, attempt, worker, NULL, last_error, updated_at,
+                   %(cause)s, lease_seen
+            FROM upd
         )
         SELECT * FROM upd
         """,
-        {"grace": grace, "max": max_attempts, "limit": limit},
+        {
+            "grace": grace,
+            "max": max_attempts,
+            "limit": limit,
+            "cause": EndCause.LEASE_EXPIRED.value,
+        },
     ).fetchall()
 
 
@@ -300,7 +344,7 @@ def get_note(conn: Conn, note_id: int) -> Row | None:
 
 def get_events(conn: Conn, note_id: int) -> list[Row]:
     return conn.execute(
-        "SELECT from_status, to_status, attempt, worker, job_id, at, error"
+        "SELECT from_status, to_status, attempt, worker, job_id, at, error, cause"
         " FROM note_events WHERE note_id = %s ORDER BY id",
         (note_id,),
     ).fetchall()
