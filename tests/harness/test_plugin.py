@@ -303,6 +303,8 @@ def _report(report_dir: Path) -> tuple[Path, dict[str, object]]:
 
 
 LOCAL = ("--notepipe-backend", "local")
+#: Runs that do not test the calibration skip it (one stack less per run).
+BUDGET = ("--notepipe-service-budget", "0.5")
 REPORT_FILES = {
     "summary.json",
     "index.html",
@@ -372,7 +374,9 @@ def test_tiny_scenario_header_verdict_table_and_run_report(pytester: pytest.Pyte
             r"notepipe: backend=local \(redis .*\d+\.\d+.*, postgres \d+(\.\d+)+\); run \S+",
             r"=+ notepipe verdicts =+",
             r"scenario\s+verdict\s+test\s+notes\s+completed\s+failed\s+recovered\s+lost\s+dup\s+stuck",
-            r"test_tiny\s+valid\s+passed\s+30\s+\d+\s+0\s+\d+\s+0\s+0\s+0",
+            r"test_tiny\s+valid\s+passed\s+30\s+\d+\s+0\s+\d+\s+0\s+0\s+0\s+\d+\.\ds",
+            r"margin: the tightest deadline margin .*",
+            r"deadline oracle: service budget \d\.\d+s per note = 2 x \d\.\d+s measured .*",
             r"report: .*/reports/\S+/index.html\s+\(also .*/reports/latest\)",
         ]
     )
@@ -401,6 +405,7 @@ def test_xdist_run_is_one_report_and_an_invalid_scenario_is_reported_invalid(
     report_dir = pytester.path / "reports"
     result = pytester.runpytest_subprocess(
         *LOCAL,
+        *BUDGET,
         "-n",
         "2",
         "--notepipe-report-dir",
@@ -436,7 +441,7 @@ def test_nothing_outlives_a_scenario_that_crashes_with_a_fault_active(
     pytester: pytest.Pytester,
 ) -> None:
     _scenarios(pytester, test_scenario=CRASH)
-    run = _run(pytester, *LOCAL, "--notepipe-report-dir", "reports")
+    run = _run(pytester, *LOCAL, *BUDGET, "--notepipe-report-dir", "reports")
     assert run.proc.returncode == pytest.ExitCode.TESTS_FAILED, run.stdout + run.stderr
     assert "RuntimeError: the scenario crashed mid-run" in run.stdout, run.stdout
     commands = " ".join(run.seen_commands())
@@ -451,6 +456,7 @@ def test_nothing_outlives_ctrl_c_in_the_middle_of_a_scenario(pytester: pytest.Py
     run = _start(
         pytester,
         *LOCAL,
+        *BUDGET,
         "--notepipe-report-dir",
         "reports",
         env={"SCENARIO_RUNNING_FLAG": str(flag)},

@@ -56,7 +56,7 @@ def record(
     *,
     outcome: str = "passed",
 ) -> ScenarioRecord:
-    history = replace(history, faults=faults)
+    history = replace(history, faults=(*history.faults, *faults))  # kills the plans made, too
     result = check(history, P.config())
     return ScenarioRecord(
         name=name,
@@ -79,7 +79,15 @@ def record(
 
 
 def valid_scenario() -> ScenarioRecord:
-    plans = [["ok"], ["error", "ok"], ["kill", "ok"], ["ok"], ["fatal"], ["ok"], ["timeout", "ok"]]
+    plans = [
+        ["ok"],
+        ["error", "ok"],
+        ["kill", "ok"],
+        ["ok"],
+        ["error"] * 3,
+        ["ok"],
+        ["timeout"] * 3,
+    ]
     plans += [["ok"]] * 8
     history = _build(1, plans, T0)
     faults = (
