@@ -31,6 +31,16 @@ QUIESCENCE_SLACK_S = 15.0
 MIN_DRAIN_RATE = 2.0
 
 
+def _recovery_lag_max(history: History, lease_grace: float) -> float | None:
+    """Seconds past ``lease_until + lease_grace`` of the slowest recovery (None: none)."""
+    lags = [
+        (e.at - e.lease_until).total_seconds() - lease_grace
+        for e in history.events
+        if e.cause == "lease_expired" and e.lease_until is not None
+    ]
+    return round(max(lags), 2) if lags else None
+
+
 @dataclass
 class RunOutcome:
     """Everything a scenario produced; ``result`` is the checker's verdict."""
@@ -184,6 +194,7 @@ class ScenarioRun:
                 ),
                 "deadline_margin_min_s": round(tightest[1], 2) if tightest else None,
                 "deadline_margin_note": tightest[0] if tightest else None,
+                "recovery_lag_max_s": _recovery_lag_max(history, self.stack.settings.lease_grace),
                 **(figures or {}),
             },
         )

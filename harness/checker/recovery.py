@@ -9,8 +9,8 @@
   that lease is not older than the attempt's own evidence of holding it (its claim's
   lease, and the last renewal its span reports).
 * ``recovery_within_lag`` — ... and no later than ``recovery_lag_s`` past
-  ``lease_until + lease_grace`` unless a fault window overlapped that wait (a
-  too-lazy reconciler).
+  ``lease_until + lease_grace`` unless a fault on a service (Redis, PostgreSQL, their
+  network) overlapped that wait: a too-lazy reconciler. Worker faults excuse nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +25,11 @@ from notepipe.models import EndCause
 
 #: Both a recovery and the leases it compares are stamped by the ledger's one clock.
 CLOCK_TOLERANCE = timedelta(milliseconds=5)
+#: Faults on worker processes: they kill or stop attempts, but cannot delay the
+#: reconciler (its own process), so they excuse no late recovery.
+WORKER_FAULTS: frozenset[str] = frozenset(
+    {"kill_worker", "kill_horse", "term_worker", "pause_worker", "kill_at_attempt", "scale_workers"}
+)
 
 
 def attempt_causes_expected(ctx: CheckContext) -> list[Violation]:
@@ -124,7 +129,8 @@ def recovery_within_lag(ctx: CheckContext) -> list[Violation]:
         if end.lease_until is None:
             continue  # recovery_only_of_dead_attempts reports it
         due = end.lease_until + grace
-        if end.at <= due + lag or overlapping_faults(ctx.history.faults, due, end.at):
+        service_faults = [f for f in ctx.history.faults if f.kind not in WORKER_FAULTS]
+        if end.at <= due + lag or overlapping_faults(service_faults, due, end.at):
             continue
         late = (end.at - due).total_seconds()
         out.append(

@@ -54,6 +54,8 @@ def scenario_rows(record: ScenarioRecord) -> Iterator[tuple[datetime, dict[str, 
                 "worker": event.worker,
                 "job_id": event.job_id,
                 "error": event.error,
+                "cause": event.cause,
+                "lease_until": iso(event.lease_until) if event.lease_until else None,
             },
         )
 

@@ -219,6 +219,11 @@ def test_a_lazy_recovery_is_invalid_unless_a_fault_delayed_it() -> None:
     )
     (v,) = run(shifted).violations_of("recovery_within_lag")
     assert "allowed" in v.message
+    # a worker killed meanwhile does not slow the reconciler down: still too late
+    kill = FaultWindow("kill_worker", "worker-2", lazy_at - delay / 2, lazy_at - delay / 3)
+    assert run(replace(shifted, faults=(*shifted.faults, kill))).violations_of(
+        "recovery_within_lag"
+    )
     outage = FaultWindow("proxy_down", "postgres", end.lease_until, lazy_at)
     assert not run(replace(shifted, faults=(*shifted.faults, outage))).violations_of(
         "recovery_within_lag"
