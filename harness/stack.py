@@ -370,27 +370,42 @@ class PipelineStack:
         faults: tuple[Any, ...] = (),
         timeout: float = 10.0,
     ) -> History:
-        """:meth:`history`, once span export has settled and every attempt that ended by
-        itself has its attempt span (polled up to ``timeout``; the checker reports what
-        is still missing then)."""
+        """:meth:`history` once every attempt that ended by itself has its attempt span
+        (re-read every 0.3 s, up to ``timeout``; the checker reports what is still missing).
+
+        Waiting on the witness itself, not on the span count going quiet: the reconciler's
+        pass spans keep that count growing for ever."""
         from harness.checker.telemetry import unwitnessed_attempts
         from harness.checker.timeline import build_timelines
 
-        self.flush_wait()
-        latest = [self.history(accepted=accepted, faults=faults)]
+        latest: list[History] = []
 
         def witnessed() -> bool:
+            latest[:] = [self.history(accepted=accepted, faults=faults)]
             history = latest[0]
             if "ledger" in history.input_errors:
                 return True
-            if not unwitnessed_attempts(build_timelines(history).values(), faults):
-                return True
-            latest[0] = self.history(accepted=accepted, faults=faults)
-            return False
+            return not unwitnessed_attempts(build_timelines(history).values(), faults)
 
+        self.collector_settle(1.0)
         with contextlib.suppress(WaitTimeout):
-            wait_until(witnessed, timeout, describe="every ended attempt's span", interval=0.5)
+            wait_until(
+                witnessed,
+                timeout,
+                describe="every ended attempt's span",
+                interval=0.3,
+                max_interval=0.5,
+            )
         return latest[0]
+
+    def collector_settle(self, seconds: float) -> None:
+        """Give exporters a few batch periods (200 ms each, plus the horse relay's linger) to
+        deliver the spans they still hold, e.g. a resumed zombie's fenced attempt."""
+        deadline = time.monotonic() + seconds
+        with contextlib.suppress(WaitTimeout):
+            wait_until(
+                lambda: time.monotonic() >= deadline, seconds + 1, describe="one export batch"
+            )
 
     def flush_wait(self, timeout: float = 5.0) -> None:
         """Until the collector's span count stops growing (exporters batch every 200 ms)."""

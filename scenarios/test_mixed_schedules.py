@@ -83,7 +83,7 @@ def test_mixed_schedules(
         try:
             outcome = notepipe_run(stack, name=f"test_mixed_schedules[{runs[0]}]").execute(
                 LoadSpec(
-                    notes=200, rate=12, special={"[chaos:sleep=0.8]": 0.2}, every={LONG_NOTE: 50}
+                    notes=200, rate=12, special={"[chaos:sleep=0.8]": 0.2}, every={LONG_NOTE: 80}
                 ),
                 schedule,
             )

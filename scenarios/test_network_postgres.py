@@ -37,7 +37,7 @@ PG_FAULTS = [
 def test_postgres_network_faults(notepipe_stack: MakeStack, notepipe_run: MakeRun) -> None:
     stack = notepipe_stack(workers=3)
     outcome = notepipe_run(stack).execute(
-        LoadSpec(notes=200, rate=12, special={"[chaos:sleep=0.5]": 0.3}, every={LONG_NOTE: 50}),
+        LoadSpec(notes=200, rate=12, special={"[chaos:sleep=0.5]": 0.3}, every={LONG_NOTE: 80}),
         Schedule(PG_FAULTS, seed=9),
     )
     assert outcome.result.verdict == "valid", outcome.explain()

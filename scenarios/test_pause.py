@@ -24,7 +24,7 @@ def test_paused_worker_is_fenced(notepipe_stack: MakeStack, notepipe_run: MakeRu
         FaultSpec("pause_worker", at=t, duration=pause_for, target="busy") for t in (3.0, 12.0)
     ]
     outcome = notepipe_run(stack).execute(
-        LoadSpec(notes=200, rate=10, special={"[chaos:sleep=1.5]": 0.3}, every={LONG_NOTE: 50}),
+        LoadSpec(notes=200, rate=10, special={"[chaos:sleep=1.5]": 0.3}, every={LONG_NOTE: 80}),
         Schedule(pauses, seed=6),
     )
     assert outcome.result.verdict == "valid", outcome.explain()

@@ -35,7 +35,7 @@ def test_worker_sigkill_mid_job(notepipe_stack: MakeStack, notepipe_run: MakeRun
         FaultSpec("kill_worker", at=t, duration=0.5, target="busy") for t in (3.0, 7.0, 11.0, 15.0)
     ]
     outcome = notepipe_run(stack).execute(
-        LoadSpec(notes=200, rate=10, special=SLOW, every={LONG_NOTE: 50}),
+        LoadSpec(notes=200, rate=10, special=SLOW, every={LONG_NOTE: 80}),
         Schedule(kills, seed=2),
         analyze=lambda o: recovery_after_kills(o, stack.worker_names()),
     )
