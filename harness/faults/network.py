@@ -115,9 +115,14 @@ class ProxyToxic(NetworkFault):
             toxicity=float(params.get("toxicity", 1.0)),
             attributes=dict(params.get("attributes", {})),
         )
-        self.judge(str(params["type"]), dict(params.get("attributes", {})))
+        self.judge(at_heal=False)
 
-    def judge(self, toxic: str, attributes: Mapping[str, Any]) -> None:
+    def judge(self, *, at_heal: bool) -> None:
+        """Probe through the proxy for the toxic's effect. A probe that another fault on the
+        same path masks (refused while the proxy is down; a failed reply where the toxic only
+        degrades one) is tried again at heal; masked both times, the toxic hit nothing."""
+        toxic = str(self.spec.params["type"])
+        attributes = dict(self.spec.params.get("attributes", {}))
         endpoint = self.proxied_endpoint()
         volume = toxic in ("slicer", "bandwidth") and endpoint.service == "redis"
         expected = expected_effect(toxic, attributes)
@@ -127,17 +132,31 @@ class ProxyToxic(NetworkFault):
         result = probe(
             endpoint, payload=VOLUME_PROBE_BYTES if volume else 0, timeout=PROBE_TIMEOUT_S
         )
-        self.effect.note(probe=result.to_dict())
+        self.effect.note(**{"heal_probe" if at_heal else "probe": result.to_dict()})
         verdict = shows_effect(toxic, attributes, result)
-        if verdict is None:
-            self.effect.miss(
-                f"a probe through the proxy showed no {toxic} ({result.outcome}, {result.elapsed_s:.3f} s, {result.chunks} reads)"
-            )
+        seen = f"{result.outcome}, {result.elapsed_s:.3f} s, {result.chunks} reads"
+        if verdict is not None:
+            when = " (at heal: masked by another fault at inject)" if at_heal else ""
+            self.effect.bit(f"{toxic} on {self.spec.target}: {verdict}{when}")
+        elif not at_heal and masked(toxic, result):
+            self.effect.note(masked=f"the path already failed at inject ({seen})")
         else:
-            self.effect.bit(f"{toxic} on {self.spec.target}: {verdict}")
+            self.effect.miss(f"a probe through the proxy showed no {toxic} ({seen})")
 
     def heal(self) -> None:
-        self.stack.proxy(self.spec.target).remove_toxic(self.toxic_name)
+        try:
+            if self.effect.hit is None:
+                self.judge(at_heal=True)
+        finally:
+            self.stack.proxy(self.spec.target).remove_toxic(self.toxic_name)
+
+
+def masked(toxic: str, result: ProbeResult) -> bool:
+    """Did another fault on the path hide this toxic from the probe?"""
+    if result.outcome == "refused":
+        return True  # the proxy is disabled: nothing flows, no toxic can act
+    degrades = toxic in ("latency", "slicer", "bandwidth")
+    return degrades and result.failed
 
 
 def expected_effect(toxic: str, attributes: Mapping[str, Any]) -> str | None:

@@ -13,6 +13,7 @@ from harness.faults.network import (
     PROBE_TIMEOUT_S,
     VOLUME_PROBE_BYTES,
     expected_effect,
+    masked,
     shows_effect,
 )
 from harness.faults.probe import Endpoint, probe
@@ -81,7 +82,65 @@ def test_a_disabled_proxy_refuses_the_probe(
     proxy, endpoint = paths[service]
     proxy.disable()
     try:
-        assert probe(endpoint, timeout=1.0).failed
+        down = probe(endpoint, timeout=1.0)
+        assert down.failed
+        # A toxic added while the path is down is masked, not shown: judged again at heal.
+        assert all(masked(toxic, down) for toxic in ("latency", "reset_peer", "timeout"))
     finally:
         proxy.enable()
     assert probe(endpoint, timeout=1.0).outcome == "ok"
+
+
+def _toxic_fault(
+    tmp_path: Any, proxy: ProxyHandle, redis_service: Service, postgres_service: Service
+) -> Any:
+    """A real ``toxic`` fault on a (never started) stack whose Redis path is ``proxy``."""
+    import random
+
+    from harness.collector import TraceCollector
+    from harness.faults import FaultSpec, build_fault
+    from harness.proxy.paths import ToxiproxyPath
+    from harness.stack import PipelineStack, StackOptions
+
+    stack = PipelineStack(
+        redis_service=redis_service,
+        postgres_service=postgres_service,
+        collector=TraceCollector(tmp_path / "spans.jsonl"),
+        workdir=tmp_path,
+        options=StackOptions(workers=0),
+        proxies={"redis": ToxiproxyPath(proxy)},
+    )
+    spec = FaultSpec(
+        "toxic",
+        at=0,
+        duration=1,
+        target="redis",
+        params={"type": "latency", "attributes": {"latency": 150}},
+    )
+    return build_fault(stack, spec, random.Random(1))
+
+
+@pytest.mark.parametrize("path_back_before_heal", [True, False])
+def test_a_toxic_masked_by_a_cut_path_is_judged_again_at_heal(
+    tmp_path: Any,
+    paths: dict[str, tuple[ProxyHandle, Endpoint]],
+    redis_service: Service,
+    postgres_service: Service,
+    path_back_before_heal: bool,
+) -> None:
+    proxy, _ = paths["redis"]
+    fault = _toxic_fault(tmp_path, proxy, redis_service, postgres_service)
+    proxy.disable()
+    try:
+        fault.inject()
+        assert fault.effect.hit is None and "masked" in fault.effect.evidence
+        if path_back_before_heal:
+            proxy.enable()
+        fault.heal()
+    finally:
+        proxy.enable()
+    if path_back_before_heal:
+        assert fault.effect.hit is True and "at heal" in fault.effect.summary, fault.effect
+    else:
+        assert fault.effect.hit is False, fault.effect
+        assert "showed no latency" in (fault.effect.missed or "")
