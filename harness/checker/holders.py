@@ -13,6 +13,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
+from notepipe.models import SELF_ENDED_CAUSES
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -76,16 +78,13 @@ def processing_claims(conn: psycopg.Connection[Any]) -> list[Claim]:
     return [Claim(int(r[0]), int(r[1]), str(r[2]), float(r[3])) for r in rows]
 
 
-def attempt_ending(
-    conn: psycopg.Connection[Any], note_id: int, attempt: int
-) -> tuple[str, str | None] | None:
-    """How ``attempt`` of the note ended so far: the ``to_status`` and ``job_id`` of its
-    first transition out of ``processing`` (the reconciler's recovery writes no job id), or
-    ``None`` while it is still running (or was never claimed)."""
+def attempt_ended_by_itself(conn: psycopg.Connection[Any], note_id: int, attempt: int) -> bool:
+    """Did ``attempt`` of the note end with a cause its own worker records (completed, error,
+    timeout, non-retryable), rather than still running or recovered by the reconciler?"""
     with conn.cursor(row_factory=tuple_row) as cur:
         row = cur.execute(
-            "SELECT to_status, job_id FROM note_events WHERE note_id = %s AND attempt = %s "
+            "SELECT cause FROM note_events WHERE note_id = %s AND attempt = %s "
             "AND from_status = 'processing' ORDER BY id LIMIT 1",
             (note_id, attempt),
         ).fetchone()
-    return (str(row[0]), row[1]) if row else None
+    return row is not None and row[0] in SELF_ENDED_CAUSES

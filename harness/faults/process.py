@@ -21,7 +21,7 @@ import psycopg
 
 from harness.checker.holders import (
     Claim,
-    attempt_ending,
+    attempt_ended_by_itself,
     processing_claims,
     worker_matches,
 )
@@ -85,14 +85,9 @@ class WorkerFault(Fault):
 
     def interrupted(self, claims: Sequence[Claim]) -> list[Claim]:
         """The claims whose attempt did not finish by itself: still ``processing`` (its
-        worker is gone) or ended by the reconciler's recovery (no job id)."""
-        hit = []
+        worker is gone) or recovered by the reconciler (``lease_expired``)."""
         with self._ledger() as conn:
-            for claim in claims:
-                ending = attempt_ending(conn, claim.note_id, claim.attempt)
-                if ending is None or (ending[0] != "completed" and ending[1] is None):
-                    hit.append(claim)
-        return hit
+            return [c for c in claims if not attempt_ended_by_itself(conn, c.note_id, c.attempt)]
 
     # ------------------------------------------------------------------ picking
     def _named_or_any(self) -> PipelineProcess:

@@ -1,9 +1,9 @@
 """What the run's history says about a fault, after the run (the ``confirm`` step).
 
-Read from the :class:`~harness.checker.History` the checker judges: the ledger's events,
-the spans and the client's operations. An attempt "finished by itself" when the event that
-ended it carries its job id (a completion or the attempt's own failure); the reconciler's
-recovery of an expired lease writes no job id (``notepipe.store.ledger.recover_expired``).
+Read from the :class:`~harness.checker.History` the checker judges: the ledger's events
+(with their structured ``cause``), the spans and the client's operations. An attempt
+"finished by itself" when the event that ended it has a cause its own worker records
+(``notepipe.models.SELF_ENDED_CAUSES``); ``lease_expired`` is the reconciler's recovery.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from harness.checker import History, LedgerEvent
+from notepipe.models import SELF_ENDED_CAUSES
 
 TERMINAL = ("completed", "failed")
 #: Errors show up a little after the window closes (timeouts, retries, exporters).
@@ -33,7 +34,7 @@ def attempt_end(history: History, note_id: int, attempt: int) -> LedgerEvent | N
 
 
 def finished_by_itself(event: LedgerEvent | None) -> bool:
-    return event is not None and (event.to_status == "completed" or event.job_id is not None)
+    return event is not None and event.cause in SELF_ENDED_CAUSES
 
 
 def final_status(history: History, note_id: int) -> str | None:
