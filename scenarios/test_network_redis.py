@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from harness.faults import FaultSpec
+from harness.faults.witness import assert_network_faults_bit
 from harness.fixtures.scenario import MakeRun, MakeStack
 from harness.load import LoadSpec
 from harness.schedule import Schedule
@@ -39,8 +40,7 @@ def test_redis_network_faults(notepipe_stack: MakeStack, notepipe_run: MakeRun) 
     outcome = notepipe_run(stack).execute(
         LoadSpec(notes=200, rate=9), Schedule(REDIS_FAULTS, seed=8)
     )
-    assert outcome.result.verdict == "valid", outcome.explain()
-    assert len(outcome.faults) == len(REDIS_FAULTS)
-    assert all(r.error is None for r in outcome.faults), [r.error for r in outcome.faults]
+    assert outcome.result.verdict == "valid", outcome.explain()  # a toxic that missed: unknown
+    assert_network_faults_bit(outcome)
     # Every post was answered: refused (fail) only with a clear status, never lost.
     assert outcome.figures["accepted"] + outcome.figures["client_ops"].get("fail", 0) >= 190
