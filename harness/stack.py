@@ -408,11 +408,22 @@ class PipelineStack:
             )
 
     def flush_wait(self, timeout: float = 5.0) -> None:
-        """Until the collector's span count stops growing (exporters batch every 200 ms)."""
+        """Until this stack's note spans stop arriving (exporters batch every 200 ms).
+
+        Only spans carrying ``note.id`` count: the reconciler's passes (every
+        ``reconcile_interval``) never stop, so a total count never settled and every run
+        waited the whole timeout."""
         seen = [-1]
+        stack_id = self.stack_id
+
+        def mine(span: Any) -> bool:
+            return "note.id" in span.attributes and (
+                span.resource.get("notepipe.stack") == stack_id
+                or span.attributes.get("notepipe.stack") == stack_id
+            )
 
         def settled() -> bool:
-            count = self.collector.stats.spans
+            count = self.collector.count(mine)
             stable = count == seen[0]
             seen[0] = count
             return stable
