@@ -60,21 +60,27 @@ def _resp(*args: bytes) -> bytes:
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
 
-def request_for(endpoint: Endpoint, payload: int = 0) -> tuple[bytes, int]:
-    """The bytes to send and how many reply bytes to wait for: the first byte of any reply,
-    or (``payload`` > 0, Redis) the echoed payload, which slicer/bandwidth toxics slow down."""
+def exchanges(endpoint: Endpoint, payload: int = 0) -> list[tuple[bytes, int]]:
+    """The requests to send, each with how many reply bytes to wait for. Only the last is
+    measured. Redis gets ``AUTH`` first when a volume is probed (so its short reply is not
+    counted as a slice), else one pipelined ``AUTH`` + ``ECHO`` whose first reply byte
+    counts; PostgreSQL one ``SSLRequest``."""
     if endpoint.service == "postgres":
-        return _PG_SSL_REQUEST, 1
+        return [(_PG_SSL_REQUEST, 1)]
     auth = _resp(b"AUTH", endpoint.password.encode()) if endpoint.password else b""
-    return auth + _resp(b"ECHO", b"x" * payload), max(payload, 1)
+    echo = _resp(b"ECHO", b"x" * payload)
+    if payload and auth:
+        return [(auth, len(b"+OK\r\n")), (echo, payload)]
+    return [(auth + echo, max(payload, 1))]
 
 
 def probe(endpoint: Endpoint, *, payload: int = 0, timeout: float = 1.0) -> ProbeResult:
-    """One exchange with ``endpoint``; never raises for network errors."""
-    request, expected = request_for(endpoint, payload)
+    """One measured exchange with ``endpoint``; never raises for network errors."""
+    steps = exchanges(endpoint, payload)
     started = time.monotonic()
+    received = chunks = 0
 
-    def result(outcome: str, received: int = 0, chunks: int = 0, error: str = "") -> ProbeResult:
+    def result(outcome: str, error: str = "") -> ProbeResult:
         return ProbeResult(outcome, time.monotonic() - started, received, chunks, error)
 
     try:
@@ -82,24 +88,25 @@ def probe(endpoint: Endpoint, *, payload: int = 0, timeout: float = 1.0) -> Prob
     except ConnectionRefusedError:
         return result("refused")
     except TimeoutError:
-        return result("timeout", error="connect timed out")
+        return result("timeout", "connect timed out")
     except OSError as exc:
-        return result("refused", error=str(exc))
-    received = chunks = 0
+        return result("refused", str(exc))
+    deadline = started + timeout
     try:
         with sock:
-            sock.settimeout(max(0.05, timeout - (time.monotonic() - started)))
-            sock.sendall(request)
-            while received < expected:
-                data = sock.recv(65536)
-                if not data:
-                    return result("closed", received, chunks)
-                received += len(data)
-                chunks += 1
+            for request, expected in steps:
+                started = time.monotonic()  # the last exchange is the one measured
+                received = chunks = 0
+                sock.settimeout(max(0.05, deadline - started))
+                sock.sendall(request)
+                while received < expected:
+                    data = sock.recv(65536)
+                    if not data:
+                        return result("closed")
+                    received += len(data)
+                    chunks += 1
     except TimeoutError:
-        return result("timeout", received, chunks)
-    except ConnectionResetError as exc:
-        return result("reset", received, chunks, str(exc))
-    except OSError as exc:
-        return result("reset", received, chunks, str(exc))
-    return result("ok", received, chunks)
+        return result("timeout")
+    except OSError as exc:  # ConnectionResetError and the like
+        return result("reset", str(exc))
+    return result("ok")
