@@ -183,7 +183,7 @@ class ScenarioRun:
                 "client_ops": client.counts,
                 "load_seconds": round(load_seconds, 2),
                 # where a run's time goes after the load: the drain (quiescence) and the
-                # wait for span export to settle
+                # wait for the trace witness (settled_history)
                 "drain_seconds": round(drain_seconds, 2),
                 "flush_seconds": round(flush_seconds, 2),
                 "stack_start_seconds": round(self.stack.start_seconds, 2),

@@ -406,29 +406,3 @@ class PipelineStack:
             wait_until(
                 lambda: time.monotonic() >= deadline, seconds + 1, describe="one export batch"
             )
-
-    def flush_wait(self, timeout: float = 5.0) -> None:
-        """Until this stack's note spans stop arriving (exporters batch every 200 ms).
-
-        Only spans carrying ``note.id`` count: the reconciler's passes (every
-        ``reconcile_interval``) never stop, so a total count never settled and every run
-        waited the whole timeout."""
-        seen = [-1]
-        stack_id = self.stack_id
-
-        def mine(span: Any) -> bool:
-            return "note.id" in span.attributes and (
-                span.resource.get("notepipe.stack") == stack_id
-                or span.attributes.get("notepipe.stack") == stack_id
-            )
-
-        def settled() -> bool:
-            count = self.collector.count(mine)
-            stable = count == seen[0]
-            seen[0] = count
-            return stable
-
-        with contextlib.suppress(WaitTimeout):
-            wait_until(
-                settled, timeout, describe="span export to settle", interval=0.5, max_interval=0.5
-            )

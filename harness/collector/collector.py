@@ -103,9 +103,6 @@ class TraceCollector:
     def spans(self) -> list[SpanRecord]:
         return self.store.spans()
 
-    def count(self, predicate: SpanPredicate) -> int:
-        return self.store.count(predicate)
-
     def by_trace(self, trace_id: str) -> list[SpanRecord]:
         return self.store.by_trace(trace_id)
 

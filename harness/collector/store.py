@@ -49,11 +49,6 @@ class SpanStore:
         with self._lock:
             return len(self._spans)
 
-    def count(self, predicate: SpanPredicate) -> int:
-        """How many stored spans match ``predicate`` (no copy, no sort)."""
-        with self._lock:
-            return sum(1 for span in self._spans if predicate(span))
-
     def spans(self) -> list[SpanRecord]:
         """All spans, sorted by start time."""
         with self._lock:
