@@ -22,7 +22,9 @@ Rounds alternate the order of the runs (even rounds bare first, odd rounds bare
 last). Everything is enqueued before any worker starts, and both sides are timed
 the same way, from RQ's job hashes: ``wall`` = jobs / (workers spawned .. last
 job ``ended_at``), worker start-up included and process exit excluded;
-``steady`` = jobs / (first ``started_at`` .. last ``ended_at``). Each notepipe
+``steady`` = jobs / (first ``started_at`` .. last ``ended_at``); ``CPU`` = user +
+system CPU per job of the workers (with their reaped horses) and the servers, from
+``/proc`` (steadier than wall rates on a shared machine). Each notepipe
 run's ratio is taken against the bare run of the same round and worker count;
 the table shows medians over rounds. The 1-minute load average is printed with
 every run (the machine may be shared; prefer the ratios).
@@ -85,6 +87,11 @@ class Run:
     wall_s: float
     steady_s: float
     load: float
+    cpu_s: float = 0.0  # workers (with their reaped horses) + Redis, PostgreSQL, PgBouncer
+
+    @property
+    def cpu_ms(self) -> float:
+        return 1000 * self.cpu_s / self.jobs
 
     @property
     def wall(self) -> float:
@@ -93,6 +100,24 @@ class Run:
     @property
     def steady(self) -> float:
         return self.jobs / self.steady_s
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+#: pids of the servers (Redis, PostgreSQL, PgBouncer) whose CPU a run is charged with
+SERVER_PIDS: list[int] = []
+
+
+def _cpu(pid: int) -> float:
+    """User + system CPU of ``pid`` and the children it reaped (horses, backends)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / _TICKS
+
+
+def _server_cpu() -> float:
+    return sum(_cpu(pid) for pid in SERVER_PIDS)
 
 
 def _wipe(settings: Settings) -> None:
@@ -127,14 +152,20 @@ def _job_times(client: Any, job_ids: list[str]) -> tuple[datetime, datetime] | N
 
 def _timed_drain(
     client: Any, job_ids: list[str], queue: str, processes: list[PipelineProcess], t0: datetime
-) -> tuple[float, float]:
-    """Wait until every job ended (the same test for both sides); return (wall, steady) s."""
+) -> tuple[float, float, float]:
+    """Wait until every job ended (the same test for both sides); return (wall, steady) s
+    and the workers' CPU seconds (last seen while alive: burst workers exit on their own)."""
     from harness.wait import wait_until
 
     registry = f"rq:finished:{queue}"
     failed = f"rq:failed:{queue}"
+    worker_cpu: dict[int, float] = {}
 
     def check() -> tuple[datetime, datetime] | None:
+        for process in processes:
+            seen = _cpu(process.pid)
+            if seen:
+                worker_cpu[process.pid] = seen
         done = int(client.zcard(registry)) + int(client.zcard(failed))
         if done >= len(job_ids):
             times = _job_times(client, job_ids)
@@ -149,9 +180,10 @@ def _timed_drain(
         return None
 
     first, last = wait_until(
-        check, TIMEOUT_S, describe=f"{len(job_ids)} jobs to end", interval=0.05, max_interval=0.2
+        check, TIMEOUT_S, describe=f"{len(job_ids)} jobs to end", interval=0.05, max_interval=0.05
     )
-    return (last - t0).total_seconds(), (last - first).total_seconds()
+    check()
+    return (last - t0).total_seconds(), (last - first).total_seconds(), sum(worker_cpu.values())
 
 
 def _stop(processes: list[PipelineProcess]) -> None:
@@ -187,6 +219,7 @@ def bare_rq(settings: Settings, workers: int, jobs: int, log_dir: Path, rnd: int
     log_dir.mkdir(parents=True, exist_ok=True)
     processes: list[PipelineProcess] = []
     try:
+        servers = _server_cpu()
         t0 = datetime.now(UTC)
         for index in range(workers):
             name = f"bare-{workers}w-{index}"
@@ -210,11 +243,12 @@ def bare_rq(settings: Settings, workers: int, jobs: int, log_dir: Path, rnd: int
             ]
             proc = reaper.spawn(cmd, env=env, cwd=BENCH_DIR, log_path=log_path)
             processes.append(PipelineProcess("worker", name, proc, log_path))
-        wall, steady = _timed_drain(client, job_ids, BARE_QUEUE, processes, t0)
+        wall, steady, cpu = _timed_drain(client, job_ids, BARE_QUEUE, processes, t0)
+        cpu += _server_cpu() - servers
     finally:
         _stop(processes)
         client.close()
-    return Run("bare", BARE_ARG_BYTES, workers, rnd, jobs, wall, steady, os.getloadavg()[0])
+    return Run("bare", BARE_ARG_BYTES, workers, rnd, jobs, wall, steady, os.getloadavg()[0], cpu)
 
 
 def notepipe_run(
@@ -244,12 +278,14 @@ def notepipe_run(
                 ledger.mark_queued(conn, int(row["id"]), job_id)
                 job_ids.append(job_id)
             env = {"OTEL_SDK_DISABLED": "true"}
+            servers = _server_cpu()
             t0 = datetime.now(UTC)
             for index in range(workers):
                 processes.append(
                     start_worker(settings, log_dir, index=index, burst=True, extra_env=env)
                 )
-            wall, steady = _timed_drain(client, job_ids, settings.queue_name, processes, t0)
+            wall, steady, cpu = _timed_drain(client, job_ids, settings.queue_name, processes, t0)
+            cpu += _server_cpu() - servers
             row = conn.execute(
                 "SELECT count(*) FILTER (WHERE status = 'failed') AS failed,"
                 " count(*) FILTER (WHERE status = 'completed') AS completed FROM notes"
@@ -259,7 +295,7 @@ def notepipe_run(
     finally:
         _stop(processes)
         client.close()
-    return Run(kind, size, workers, rnd, notes, wall, steady, os.getloadavg()[0])
+    return Run(kind, size, workers, rnd, notes, wall, steady, os.getloadavg()[0], cpu)
 
 
 def main() -> None:
@@ -301,6 +337,10 @@ def main() -> None:
         if pooler is not None:
             pooler.start()
         database_url = pooler.url if pooler is not None else postgres.url
+        for service in (redis_service, postgres, pooler):
+            proc = getattr(service, "_proc", None)
+            if proc is not None:
+                SERVER_PIDS.append(proc.pid)
         base = load_settings(redis_url=redis_service.url, database_url=database_url)
         minimal = load_settings(**{**base.model_dump(), "stages": MINIMAL_STAGES.split(",")})
         print(
@@ -331,7 +371,8 @@ def main() -> None:
                         print(
                             f"  round {rnd} {run.kind:<8} {run.size:>6} B {workers}w: "
                             f"wall {run.wall:7.1f}/s ({run.wall_s:5.1f}s)  "
-                            f"steady {run.steady:7.1f}/s  load {run.load:.2f}",
+                            f"steady {run.steady:7.1f}/s  CPU {run.cpu_ms:5.1f} ms/job  "
+                            f"load {run.load:.2f}",
                             flush=True,
                         )
     finally:
@@ -350,7 +391,8 @@ def _table(runs: list[Run]) -> None:
     bare = {(r.round, r.workers): r for r in runs if r.kind == "bare"}
     print(
         f"\n{'workers':>7} {'stages':<8} {'size':>6} {'wall/s':>8} {'steady/s':>9}"
-        f"  {'ratio wall':>10} {'ratio steady':>12}  (medians over rounds)"
+        f"  {'ratio wall':>10} {'ratio steady':>12} {'CPU ms/job':>10} {'ratio CPU':>9}"
+        "  (medians over rounds)"
     )
     keys = sorted(
         {(r.workers, r.kind, r.size) for r in runs},
@@ -360,6 +402,8 @@ def _table(runs: list[Run]) -> None:
         group = [r for r in runs if (r.workers, r.kind, r.size) == (workers, kind, size)]
         wall = statistics.median(r.wall for r in group)
         steady = statistics.median(r.steady for r in group)
+        cpu = statistics.median(r.cpu_ms for r in group)
+        ratio_cpu = ""
         if kind == "bare":
             ratio_wall = ratio_steady = ""
         else:
@@ -367,13 +411,17 @@ def _table(runs: list[Run]) -> None:
             pairs = [(r, ref) for r, ref in refs if ref is not None]
             ratio_wall = f"{statistics.median(r.wall / ref.wall for r, ref in pairs):.2f}x"
             ratio_steady = f"{statistics.median(r.steady / ref.steady for r, ref in pairs):.2f}x"
+            # bare CPU / notepipe CPU per job: the throughput ratio a CPU-bound machine gets
+            ratio_cpu = f"{statistics.median(ref.cpu_ms / r.cpu_ms for r, ref in pairs):.2f}x"
         label = "bare RQ" if kind == "bare" else kind
         print(
             f"{workers:>7} {label:<8} {size:>6} {wall:>8.1f} {steady:>9.1f}"
-            f"  {ratio_wall:>10} {ratio_steady:>12}"
+            f"  {ratio_wall:>10} {ratio_steady:>12} {cpu:>10.1f} {ratio_cpu:>9}"
         )
     print(
-        "(ratio = notepipe / bare RQ no-op of the same round, worker class and count; goal >= 0.8x)"
+        "(ratio = notepipe / bare RQ no-op of the same round, worker class and count; goal >= "
+        "0.8x; ratio CPU = bare CPU per job / notepipe CPU per job, workers with their horses "
+        "+ Redis, PostgreSQL, PgBouncer)"
     )
 
 
