@@ -1,4 +1,5 @@
-"""The server process: the API listener, ``-config`` populate, and a clean shutdown."""
+"""The server process: the API listener (aiohttp.web on the proxy's own loop),
+``-config`` populate, and a clean shutdown."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from aiohttp import web
+from multidict import CIMultiDict
+
 from harness.proxy import http
 from harness.proxy.addr import resolve
 from harness.proxy.api import VERSION, Api
@@ -21,6 +25,7 @@ from harness.proxy.metrics import Metrics
 log = logging.getLogger("harness.proxy")
 
 READY_MESSAGE = "API HTTP server starting"
+MAX_BODY = 16 << 20
 
 
 class ProxyServer:
@@ -39,8 +44,7 @@ class ProxyServer:
         self.metrics = Metrics(proxy_metrics, runtime_metrics)
         self.collection = ProxyCollection(self.metrics)
         self.api = Api(self.collection, self.metrics)
-        self._server: asyncio.Server | None = None
-        self._clients: set[asyncio.StreamWriter] = set()
+        self._runner: web.AppRunner | None = None
 
     async def populate_file(self, path: Path) -> None:
         """``-config``: populate proxies from a JSON file; failures are logged, not fatal."""
@@ -59,10 +63,21 @@ class ProxyServer:
     async def start(self) -> None:
         host, port = await resolve(f"{self.host}:{self.port}")
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._server = await asyncio.start_server(
-            self._client, host or "0.0.0.0", port, family=family, reuse_address=True
-        )
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
+        except OSError:
+            sock.close()
+            raise
+        # One catch-all route: Api does the routing, so unmatched paths and methods get
+        # gorilla/mux's exact 404 and 405 answers rather than aiohttp's.
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_route("*", "/{path:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock, shutdown_timeout=0.5).start()
+        self.port = int(sock.getsockname()[1])
         self.host = host or "0.0.0.0"
         ready = {
             "level": "info",
@@ -75,21 +90,28 @@ class ProxyServer:
         }
         print(json.dumps(ready), file=sys.stderr, flush=True)
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._clients.add(writer)
-        try:
-            await http.serve(reader, writer, self.api.handle)
-        finally:
-            self._clients.discard(writer)
+    async def _handle(self, request: web.Request) -> web.Response:
+        ours = http.Request(
+            request.method,
+            request.path,
+            {name.lower(): value for name, value in request.headers.items()},
+            await request.read(),
+        )
+        answer = await self.api.handle(ours)
+        response = web.Response(
+            status=answer.status,
+            body=answer.body if answer.body else None,
+            headers=CIMultiDict(answer.headers),
+        )
+        if not answer.body and answer.status != 204:
+            response.headers["Content-Length"] = "0"
+        return response
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for writer in list(self._clients):
-            writer.close()
+        runner, self._runner = self._runner, None
         self.collection.stop_all()
-        await asyncio.sleep(0)
+        if runner is not None:
+            await runner.cleanup()
 
 
 async def run(server: ProxyServer, config: Path | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -138,5 +140,6 @@ def test_garbage_http_does_not_kill_the_server(api: httpx.Client) -> None:
     ):
         with socket.create_connection((host, port), timeout=10) as sock:
             sock.sendall(junk)
-            assert sock.recv(100).startswith(b"HTTP/1.1 4")
+            # Go answers HTTP/1.1 400; aiohttp says HTTP/1.0 when it cannot parse a version.
+            assert re.match(rb"HTTP/1\.[01] 4\d\d ", sock.recv(100))
     assert api.get("/version").status_code == 200
