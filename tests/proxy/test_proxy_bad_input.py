@@ -71,6 +71,7 @@ def test_bad_updates_change_nothing(api: httpx.Client, make_proxy: MakeProxy) ->
     assert api.post(f"/proxies/{name}", json={"enabled": 3}).status_code == 400
 
 
+@builtin_only  # upstream panics on it: latency jitter * 2 overflows rand.Int63n's bound
 def test_absurd_values_are_accepted_without_harm(api: httpx.Client, make_proxy: MakeProxy) -> None:
     name, port = make_proxy()
     path = f"/proxies/{name}/toxics"
