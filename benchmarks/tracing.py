@@ -60,7 +60,7 @@ def burst(api_url: str, settings: Settings, notes: int, seed: int) -> float:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids: list[int]) -> float:
+def cpu_seconds(pids: list[int], *, own: bool = True) -> float:
     """User + system CPU of ``pids`` and their reaped children, plus this process's."""
     total = 0.0
     for pid in pids:
@@ -69,8 +69,10 @@ def cpu_seconds(pids: list[int]) -> float:
         except (FileNotFoundError, ProcessLookupError):
             continue
         total += sum(int(f) for f in fields[11:15]) / _TICKS  # utime stime cutime cstime
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    return total + own.ru_utime + own.ru_stime
+    if not own:
+        return total
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return total + usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -84,6 +86,7 @@ def main() -> None:
     base = load_settings()
     results: dict[str, list[float]] = {"off": [], "on": []}
     cpu: dict[str, list[float]] = {"off": [], "on": []}
+    stack_cpu: dict[str, list[float]] = {"off": [], "on": []}
     ratios: list[float] = []
     with (
         tempfile.TemporaryDirectory(prefix="bench-tracing-") as logs,
@@ -96,7 +99,7 @@ def main() -> None:
             with local_stack(base, args.workers, Path(logs) / "on", on_env) as (on_url, on_s):
                 on_pids = [p.pid for p in reaper.registered() if p.pid not in off_pids]
                 stacks = {"off": (off_url, off_s, off_pids), "on": (on_url, on_s, on_pids)}
-                _rounds(args, stacks, results, cpu, ratios)
+                _rounds(args, stacks, results, cpu, stack_cpu, ratios)
         spans = collector.stats.spans
     off, on = statistics.median(results["off"]), statistics.median(results["on"])
     loss = (1 - on / off) * 100
@@ -114,6 +117,12 @@ def main() -> None:
         f"CPU per note (stack + client/collector): off {cpu_off * 1000:.1f} ms, "
         f"on {cpu_on * 1000:.1f} ms -> tracing costs {(cpu_on / cpu_off - 1) * 100:+.1f} % CPU"
     )
+    alone_off, alone_on = statistics.median(stack_cpu["off"]), statistics.median(stack_cpu["on"])
+    print(
+        f"CPU per note, the stack alone (API, workers + horses, reconciler, Redis, PostgreSQL; "
+        f"no client, no collector): off {alone_off * 1000:.1f} ms, on {alone_on * 1000:.1f} ms "
+        f"-> {(alone_on / alone_off - 1) * 100:+.1f} % (goal <= 5 %)"
+    )
     print(f"spans received by the collector: {spans}")
 
 
@@ -122,6 +131,7 @@ def _rounds(
     stacks: dict[str, tuple[str, Settings, list[int]]],
     results: dict[str, list[float]],
     cpu: dict[str, list[float]],
+    stack_cpu: dict[str, list[float]],
     ratios: list[float],
 ) -> None:
     for url, settings, _ in stacks.values():
@@ -132,8 +142,10 @@ def _rounds(
         for mode in order:
             url, settings, pids = stacks[mode]
             started, cpu_before = time.monotonic(), cpu_seconds(pids)
+            alone_before = cpu_seconds(pids, own=False)
             rate = burst(url, settings, args.notes, seed=round_)
             cpu[mode].append((cpu_seconds(pids) - cpu_before) / args.notes)
+            stack_cpu[mode].append((cpu_seconds(pids, own=False) - alone_before) / args.notes)
             results[mode].append(rate)
             rates[mode] = rate
             print(
