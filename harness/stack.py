@@ -230,12 +230,18 @@ class PipelineStack:
         return self.add_worker()
 
     def wait_a_moment_for_shutdown_start(self, victim: PipelineProcess) -> None:
-        """Between two SIGTERMs RQ must have entered its warm shutdown; poll its log."""
+        """Between two SIGTERMs RQ must have entered its warm shutdown; poll its log.
+
+        Polled every 20-50 ms, not with a backoff to 0.5 s: the job the second SIGTERM
+        must interrupt has well under a second left (a forced shutdown that arrived after
+        it finished hit nothing, and the run was ``unknown``)."""
         with contextlib.suppress(WaitTimeout):
             wait_until(
                 lambda: "shutdown" in victim.logs(10).lower() or not victim.alive(),
                 3,
                 describe=f"{victim.name} to start its warm shutdown",
+                interval=0.02,
+                max_interval=0.05,
             )
 
     def signal_pid(self, pid: int, sig: signal.Signals) -> None:
