@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             encoding="utf-8",
         )
-    return 0 if all(r.status == "killed" for r in results) else 1
+    return 1 if any(r.failed for r in results) else 0
 
 
 if __name__ == "__main__":

@@ -69,6 +69,13 @@ class MutantResult:
         return "killed" if any(r.verdict and r.verdict.killed for r in self.runs) else "survived"
 
     @property
+    def failed(self) -> bool:
+        """Fails the mutation run: not killed, and not a documented known gap that survived."""
+        if self.status == "killed":
+            return False
+        return not (self.status == "survived" and self.mutant.known_gap)
+
+    @property
     def deciding_run(self) -> CatcherRun | None:
         """The run that killed the mutant, else the last run."""
         for run in self.runs:
@@ -84,6 +91,7 @@ class MutantResult:
             "expected_catchers": list(self.mutant.catchers),
             "expected_invariants": list(self.mutant.invariants),
             "status": self.status,
+            "known_gap": self.mutant.known_gap,
             "error": self.error,
             "seconds": round(self.seconds, 1),
             "runs": [

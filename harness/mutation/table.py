@@ -29,6 +29,8 @@ def row(result: MutantResult) -> tuple[str, ...]:
     else:
         fired, shown = "-", "-"
     status = result.status.upper() if result.status != "killed" else "killed"
+    if result.mutant.known_gap and result.status == "survived":
+        status += " (known gap)"
     return (result.mutant.label, catchers, shown, fired, status, f"{result.seconds:.0f}s")
 
 
@@ -41,16 +43,23 @@ def render(results: Sequence[MutantResult], *, wall_s: float | None = None) -> s
     lines.insert(1, "  ".join("-" * w for w in widths))
     killed = sum(1 for r in results if r.status == "killed")
     score = f"killed {killed}/{len(results)}"
-    survivors = [r.mutant.label for r in results if r.status == "survived"]
+    survivors = [r.mutant.label for r in results if r.status == "survived" and r.failed]
+    gaps = [r.mutant.label for r in results if r.status == "survived" and not r.failed]
     errors = [r.mutant.label for r in results if r.status == "error"]
     if survivors:
         score += f"; survived: {', '.join(survivors)}"
+    if gaps:
+        score += f"; known gaps (survive, documented): {', '.join(gaps)}"
     if errors:
         score += f"; could not judge: {', '.join(errors)}"
     if wall_s is not None:
         score += f"; wall time {wall_s:.0f}s"
     lines.append(score)
     for r in results:
+        if r.mutant.known_gap and r.status == "survived":
+            lines.append(f"{r.mutant.label} known gap: {r.mutant.known_gap}")
+        elif r.mutant.known_gap:
+            lines.append(f"{r.mutant.label} is {r.status} now: drop its known_gap from the catalog")
         if r.error:
             lines.append(f"{r.mutant.label}: {r.error}")
         for run in r.runs:

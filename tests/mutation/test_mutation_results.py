@@ -107,7 +107,10 @@ def test_sitecustomize_records_imports_in_subprocesses(tmp_path: Path) -> None:
 
 
 def _result(
-    label: str, verdicts: list[tuple[str, tuple[str, ...]]], error: str | None = None
+    label: str,
+    verdicts: list[tuple[str, tuple[str, ...]]],
+    error: str | None = None,
+    known_gap: str | None = None,
 ) -> MutantResult:
     mutant = Mutant(
         id=label[:2],
@@ -117,6 +120,7 @@ def _result(
         patch=Path("p"),
         catchers=tuple(f"scenarios/t.py::test_{i}" for i in range(len(verdicts) or 1)),
         invariants=("single_completion",),
+        known_gap=known_gap,
     )
     runs = [
         CatcherRun(f"scenarios/t.py::test_{i}", 1.0, ScenarioVerdict("n", v, "failed", inv, ()))
@@ -150,3 +154,18 @@ def test_table_rows_and_score() -> None:
     assert "SURVIVED" in next(line for line in lines if line.startswith("02-survivor"))
     assert "killed 1/3; survived: 02-survivor; could not judge: 03-broken; wall time 100s" in text
     assert "patch does not apply" in text
+
+
+def test_a_known_gap_survives_without_failing_the_run_and_says_when_it_is_killed() -> None:
+    gap = _result("05-gap", [("valid", ())], known_gap="the fault excuses it")
+    assert gap.status == "survived" and not gap.failed
+    text = render([gap])
+    assert "SURVIVED (known gap)" in text
+    assert "known gaps (survive, documented): 05-gap" in text
+    assert "05-gap known gap: the fault excuses it" in text
+    fixed = _result("05-gap", [("invalid", ("x",))], known_gap="the fault excuses it")
+    assert not fixed.failed
+    assert "drop its known_gap" in render([fixed])
+    broken = _result("05-gap", [], error="patch does not apply", known_gap="why")
+    assert broken.failed  # a known gap must still apply and run
+    assert _result("02-x", [("valid", ())]).failed
