@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         for m in mutants:
             print(f"{m.label} [{m.area}] {m.bug}\n    catchers: {', '.join(m.catchers)}")
             print(f"    invariants: {', '.join(m.invariants)}")
+            if m.known_gap:
+                print(f"    known gap: {m.known_gap}")
         return 0
     if args.check:
         return _check_patches(mutants, repo)
