@@ -57,7 +57,7 @@ format: bootstrap
 	$(BIN)/ruff format .
 
 stack: bootstrap
-	$(BIN)/notepipe stack up --workers 2 --env-file .notepipe/stack.env
+	$(BIN)/notepipe-harness stack up --workers 2 --env-file .notepipe/stack.env
 
 clean:
 	rm -rf reports/2* reports/latest .notepipe .mypy_cache .ruff_cache .pytest_cache

@@ -1,7 +1,7 @@
-"""Benchmark: how long ``notepipe stack up`` takes until its env file is written.
+"""Benchmark: how long ``notepipe-harness stack up`` takes until its env file is written.
 
 Run: ``.venv/bin/python benchmarks/stack_start.py [--runs 5] [--workers 2]``.
-Prints figures; asserts nothing. Each run starts ``notepipe stack up`` as a
+Prints figures; asserts nothing. Each run starts ``notepipe-harness stack up`` as a
 subprocess (local Redis + PostgreSQL, migrations, API, workers, reconciler),
 times spawn -> env file written (the stack is ready: API healthy, workers
 registered), then stops it with SIGTERM and times the shutdown.
@@ -31,7 +31,7 @@ def one_start(workers: int, base: Path) -> tuple[float, float]:
             [
                 sys.executable,
                 "-m",
-                "notepipe.cli",
+                "harness.cli",
                 "stack",
                 "up",
                 "--workers",

@@ -66,7 +66,7 @@ def noop(index: int, payload: str = "") -> int:
 
 def sized_body(rng: Any, size: int) -> str:
     """A note of ``size`` bytes (ASCII): capacity-test words, a URL and a hashtag."""
-    from notepipe.capacity import WORDS
+    from harness.load import WORDS
 
     parts = [f"https://example.org/{rng.randrange(1000)} #bench"]
     length = len(parts[0])

@@ -32,9 +32,10 @@ import httpx
 
 from harness import reaper
 from harness.collector import TraceCollector
+from harness.commands.stack import local_stack
+from harness.load import note_body
 from harness.wait import wait_until
-from notepipe.capacity import local_stack, note_body
-from notepipe.settings import Settings, load_settings
+from notepipe.settings import Settings
 from notepipe.store.db import connect
 
 
@@ -83,7 +84,6 @@ def main() -> None:
     args = parser.parse_args()
     for key in [k for k in os.environ if k.startswith("OTEL_")]:
         del os.environ[key]  # the stacks get exactly the OTEL_* below
-    base = load_settings()
     results: dict[str, list[float]] = {"off": [], "on": []}
     cpu: dict[str, list[float]] = {"off": [], "on": []}
     stack_cpu: dict[str, list[float]] = {"off": [], "on": []}
@@ -94,11 +94,14 @@ def main() -> None:
     ):
         on_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint}
         off_env = {"OTEL_SDK_DISABLED": "true"}
-        with local_stack(base, args.workers, Path(logs) / "off", off_env) as (off_url, off_s):
+        with local_stack(Path(logs) / "off", workers=args.workers, env=off_env) as off:
             off_pids = [p.pid for p in reaper.registered()]
-            with local_stack(base, args.workers, Path(logs) / "on", on_env) as (on_url, on_s):
+            with local_stack(Path(logs) / "on", workers=args.workers, env=on_env) as on:
                 on_pids = [p.pid for p in reaper.registered() if p.pid not in off_pids]
-                stacks = {"off": (off_url, off_s, off_pids), "on": (on_url, on_s, on_pids)}
+                stacks = {
+                    name: (str(s.api.url if s.api else ""), s.settings, pids)
+                    for name, s, pids in (("off", off, off_pids), ("on", on, on_pids))
+                }
                 _rounds(args, stacks, results, cpu, stack_cpu, ratios)
         spans = collector.stats.spans
     off, on = statistics.median(results["off"]), statistics.median(results["on"])

@@ -1,4 +1,10 @@
-"""The client side of a run: post notes to the API and record a Jepsen-style history.
+"""The harness's one open-loop load generator: post notes to the API on a fixed
+schedule, whatever the response times, and record a Jepsen-style history.
+
+Scenario runs (:mod:`harness.run`) and the capacity sweep
+(:mod:`harness.commands.capacity`) both post through :func:`run_load`.
+``loadtests/_pacer.py`` paces Locust's gevent users instead (Poisson arrivals per user,
+inside Locust's own scheduler), which this thread-pool generator cannot drive.
 
 Every request is an ``invoke`` followed by ``ok`` (201/202: the note was accepted),
 ``fail`` (a definite refusal: 4xx/503) or ``info`` (indeterminate: a timeout or a
@@ -108,6 +114,20 @@ def make_content(
     return content
 
 
+def sized_content(rng: random.Random, index: int) -> str:
+    """A note of a realistic size: mostly short, some paragraphs, a few long notes."""
+    words = rng.choice([rng.randint(5, 40)] * 11 + [rng.randint(60, 250)] * 7 + [1000] * 2)
+    text = " ".join(rng.choice(WORDS) for _ in range(words))
+    if rng.random() < 0.3:
+        text += f" https://example.org/{rng.randrange(1000)} #capacity 2025-03-0{rng.randint(1, 9)}"
+    return text
+
+
+def note_body(rng: random.Random, index: int = 0) -> dict[str, Any]:
+    """A ``POST /notes`` body with :func:`sized_content`."""
+    return {"content": sized_content(rng, index), "metadata": {"index": index}}
+
+
 def run_load(
     api_url: str,
     spec: LoadSpec,
@@ -115,12 +135,16 @@ def run_load(
     *,
     stop: threading.Event | None = None,
     content: Callable[[random.Random, int], str] | None = None,
-) -> None:
-    """Post ``spec.notes`` notes at a fixed arrival rate; blocks until all posts are answered."""
+) -> float:
+    """Post ``spec.notes`` notes at a fixed arrival rate; blocks until all posts are answered.
+
+    Returns the worst dispatch lag (s): how late the dispatcher sent a post behind its
+    schedule (a large lag means this client, not the API, limited the rate)."""
     rng = random.Random(spec.seed)
     stop = stop or threading.Event()
     interval = 1.0 / spec.rate if spec.rate > 0 else 0.0
     start = time.monotonic()
+    worst_lag = 0.0
     with (
         httpx.Client(base_url=api_url, timeout=spec.timeout) as client,
         ThreadPoolExecutor(max_workers=spec.concurrency, thread_name_prefix="load") as pool,
@@ -132,12 +156,14 @@ def run_load(
             delay = due - time.monotonic()
             if delay > 0 and stop.wait(delay):
                 break
+            worst_lag = max(worst_lag, -delay)
             text = (
                 content(rng, index)
                 if content
                 else make_content(rng, index, spec.special, spec.every)
             )
             pool.submit(_post, client, text, index, history)
+    return worst_lag
 
 
 def _now() -> str:

@@ -76,11 +76,21 @@ class NetworkPath(Protocol):
 
 @dataclass(frozen=True)
 class StackOptions:
+    """``settings`` override ``defaults`` (the scenario settings unless given), which
+    override the ``NOTEPIPE_*`` environment; ``env`` is added to the pipeline processes'
+    environment (e.g. ``OTEL_EXPORTER_OTLP_ENDPOINT`` for a stack without a collector).
+    ``fresh_database``: a database of its own in the PostgreSQL service (dropped at stop),
+    else the service's own database (a service dedicated to this stack)."""
+
     workers: int = 3
     settings: Mapping[str, Any] = field(default_factory=dict)
     api: bool = True
     reconciler: bool = True
     redis_db: int = 0
+    defaults: Mapping[str, Any] = field(default_factory=lambda: SCENARIO_SETTINGS)
+    api_port: int | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    fresh_database: bool = True
 
 
 def _with_path(url: str, *, port: int | None = None, path: str | None = None) -> str:
@@ -97,20 +107,28 @@ class PipelineStack:
         *,
         redis_service: Service,
         postgres_service: Service,
-        collector: TraceCollector,
+        collector: TraceCollector | None,
         workdir: Path,
         options: StackOptions,
         proxies: Mapping[str, NetworkPath] | None = None,
+        pooler: Service | None = None,
     ) -> None:
+        """``pooler``: a connection pooler in front of ``postgres_service`` (PgBouncer) that
+        the pipeline's processes connect through; migrations and observers go direct."""
         self.redis_service = redis_service
         self.postgres_service = postgres_service
         self.collector = collector
         self.workdir = workdir
         self.options = options
         self.proxies = dict(proxies or {})
+        self.pooler = pooler
         self.log_dir = workdir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.database = f"np_{secrets.token_hex(5)}"
+        self.database = (
+            f"np_{secrets.token_hex(5)}"
+            if options.fresh_database
+            else urlsplit(postgres_service.url).path.lstrip("/")
+        )
         self.start_seconds = 0.0
         self.workers: list[PipelineProcess] = []
         self.retired: list[PipelineProcess] = []
@@ -129,15 +147,18 @@ class PipelineStack:
         direct_pg = _with_path(self.postgres_service.url, path=db_path)
         direct_redis = _with_path(self.redis_service.url, path=f"/{self.options.redis_db}")
         pipeline_pg, pipeline_redis = direct_pg, direct_redis
+        if self.pooler is not None:
+            pipeline_pg = _with_path(direct_pg, port=self.pooler.port)
         if "postgres" in self.proxies:
             pipeline_pg = _with_path(direct_pg, port=self.proxies["postgres"].listen_port)
         if "redis" in self.proxies:
             pipeline_redis = _with_path(direct_redis, port=self.proxies["redis"].listen_port)
-        values = {**SCENARIO_SETTINGS, **self.options.settings}
+        values = {**self.options.defaults, **self.options.settings}
         self.settings = load_settings(**values, redis_url=pipeline_redis, database_url=pipeline_pg)
         self.observer = load_settings(**values, redis_url=direct_redis, database_url=direct_pg)
-        with psycopg.connect(self.postgres_service.url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+        if self.options.fresh_database:
+            with psycopg.connect(self.postgres_service.url, autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
         with psycopg.connect(direct_pg, autocommit=True) as conn:
             migrate(conn)  # type: ignore[arg-type]
         client = redis.Redis.from_url(direct_redis)
@@ -146,11 +167,13 @@ class PipelineStack:
         finally:
             client.close()
         otel = self.otel_env()
-        # Workers boot (imports, the stages' models) while the API starts, instead of after.
+        # The workers boot (imports, the stages' models) while the API starts.
         for _ in range(self.options.workers):
             self.add_worker()
         if self.options.api:
-            self.api = start_api(self.settings, self.log_dir, extra_env=otel)
+            self.api = start_api(
+                self.settings, self.log_dir, port=self.options.api_port, extra_env=otel
+            )
         for worker in self.workers:
             wait_worker_registered(self.observer.redis_dsn, worker)
         if self.options.reconciler:
@@ -158,10 +181,14 @@ class PipelineStack:
         self.start_seconds = time.monotonic() - began
 
     def otel_env(self) -> dict[str, str]:
+        """The pipeline processes' extra environment: export to the collector, if any."""
+        if self.collector is None:
+            return dict(self.options.env)
         return {
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.collector.endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "200",
             "OTEL_RESOURCE_ATTRIBUTES": f"notepipe.stack={self.stack_id}",
+            **self.options.env,
         }
 
     @property
@@ -171,6 +198,8 @@ class PipelineStack:
 
     def spans(self) -> list[Any]:
         """The collector's spans that belong to this stack (its processes and its faults)."""
+        if self.collector is None:
+            return []
         return [
             s
             for s in self.collector.spans()
@@ -186,6 +215,8 @@ class PipelineStack:
             if service_process is not None:
                 with contextlib.suppress(Exception):
                     service_process.stop(grace=5)
+        if not self.options.fresh_database:
+            return
         with (
             contextlib.suppress(psycopg.Error),
             psycopg.connect(self.postgres_service.url, autocommit=True, connect_timeout=5) as conn,
@@ -205,6 +236,27 @@ class PipelineStack:
         self._next_worker += 1
         self.workers.append(worker)
         return worker
+
+    def processes(self) -> list[PipelineProcess]:
+        """The live pipeline processes: API, workers, reconciler."""
+        return [p for p in (self.api, *self.workers, self.reconciler) if p is not None]
+
+    def restart(self, process: PipelineProcess) -> PipelineProcess:
+        """Start ``process`` again under the same name (and, for the API, the same port),
+        as a process manager would after a crash; the dead one is retired."""
+        assert self.settings is not None, "start() the stack first"
+        otel = self.otel_env()
+        if process.role == "worker":
+            index = int(process.name.rsplit("-", 1)[1])
+            new = start_worker(self.settings, self.log_dir, index=index, extra_env=otel)
+            self.workers[self.workers.index(process)] = new
+            self.retired.append(process)
+        elif process.role == "api":
+            port = int(str(process.url).rsplit(":", 1)[1])
+            new = self.api = start_api(self.settings, self.log_dir, port=port, extra_env=otel)
+        else:
+            new = self.reconciler = start_reconciler(self.settings, self.log_dir, extra_env=otel)
+        return new
 
     def worker_names(self) -> dict[str, str]:
         """``worker-N`` → its RQ worker name, for every worker this stack ever started."""

@@ -1,6 +1,6 @@
 """notepipe load test: post realistic notes and follow each one to a terminal status.
 
-Run against a stack (``notepipe stack up --env-file .notepipe/env``)::
+Run against a stack (``notepipe-harness stack up --env-file .notepipe/env``)::
 
     set -a; . .notepipe/env; set +a
     locust -f loadtests/ --headless -u 20 -r 5 -t 60s --csv reports/load --html reports/load.html

@@ -6,7 +6,7 @@
 Top: throughput (POST /notes per second, notes reaching a terminal status per
 second). Bottom: end-to-end latency p50/p95 (Locust's rolling window, plotted
 at the time notes became terminal as seen by the followers). Faults from
-``notepipe chaos`` JSONL records are shaded from their real start to end
+``notepipe-harness chaos`` JSONL records are shaded from their real start to end
 (instant faults are vertical lines). Run with ``--csv-full-history`` so the
 history has per-name rows (the ``e2e`` percentiles).
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what notepipe needs on a fresh Debian/Ubuntu machine, idempotently:
 # redis-server, PostgreSQL, PgBouncer (the stack's pooler) and Chromium (report rendering) from the distribution,
-# then a virtualenv in .venv with the project and its dev/load extras.
+# then a virtualenv in .venv with the project and its dev extra (which includes the
+# harness extra: pytest, testcontainers, hypothesis, locust, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

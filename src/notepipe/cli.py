@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -87,36 +88,6 @@ def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return print_status(settings, as_json=args.json)
 
 
-def _cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
-    from notepipe.stack import stack_down, stack_up
-
-    if args.stack_command == "up":
-        return int(stack_up(args, settings))
-    return int(stack_down(args))
-
-
-def _cmd_chaos(args: argparse.Namespace, _: Settings) -> int:
-    from pathlib import Path
-
-    from notepipe.chaos import run_chaos
-    from notepipe.stack import DEFAULT_STATE_DIR
-
-    records = run_chaos(
-        Path(args.state_dir) if args.state_dir else DEFAULT_STATE_DIR,
-        Path(args.schedule),
-        Path(args.out) if args.out else None,
-        seed=args.seed,
-        env_file=Path(args.env_file) if args.env_file else None,
-    )
-    return 0 if all(r.ok for r in records) else 1
-
-
-def _cmd_capacity(args: argparse.Namespace, settings: Settings) -> int:
-    from notepipe.capacity import run_capacity
-
-    return run_capacity(args, settings)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="notepipe",
@@ -148,43 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="queue, registries, workers and ledger counts")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_cmd_status)
-
-    stack = sub.add_parser("stack", help="a local stack: Redis, PostgreSQL, API, workers")
-    stack_sub = stack.add_subparsers(dest="stack_command", required=True)
-    up = stack_sub.add_parser("up", help="start everything; Ctrl-C stops it")
-    up.add_argument("--workers", type=int, default=2)
-    up.add_argument("--api-port", type=int, default=0, help="0 picks a free port")
-    up.add_argument("--env-file", default=None, help="write NOTEPIPE_*_URL lines here when ready")
-    up.add_argument("--state-dir", default=None, help="where logs and the pid file go")
-    up.add_argument("--otlp-endpoint", default=None, help="export traces here (OTLP/HTTP)")
-    up.add_argument(
-        "--no-pooler",
-        dest="pooler",
-        action="store_false",
-        help="pipeline processes connect to PostgreSQL directly, not through PgBouncer",
-    )
-    down = stack_sub.add_parser("down", help="stop a stack started with --state-dir")
-    down.add_argument("--state-dir", default=None)
-    stack.set_defaults(func=_cmd_stack)
-
-    chaos = sub.add_parser("chaos", help="run a JSON fault schedule against a live stack")
-    chaos.add_argument("--schedule", required=True, help="JSON list of {kind, at, duration}")
-    chaos.add_argument("--env-file", default=None, help="the stack's env file (checked)")
-    chaos.add_argument("--state-dir", default=None, help="the stack's --state-dir")
-    chaos.add_argument("--out", default=None, help="JSONL of faults (default reports/faults-*)")
-    chaos.add_argument("--seed", type=int, default=0)
-    chaos.set_defaults(func=_cmd_chaos)
-
-    capacity = sub.add_parser("capacity", help="sweep worker counts, find the saturation point")
-    capacity.add_argument("--workers", default="1,2,4", help="comma-separated worker counts")
-    capacity.add_argument("--duration", default="60s", help="ramp length per worker count")
-    capacity.add_argument("--max-rate", type=float, default=0.0, help="0: 40 posts/s per worker")
-    capacity.add_argument("--out", default="reports", help="where the table and plot go")
-    capacity.set_defaults(func=_cmd_capacity)
     return parser
 
 
+#: Verbs that moved to ``notepipe-harness`` (the harness's tools, not the pipeline's).
+#: The old spellings still work: the command line is handed over to the harness's own
+#: program, without importing it (``src/notepipe`` imports nothing from ``harness``).
+HARNESS_VERBS = frozenset({"stack", "chaos", "capacity"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in HARNESS_VERBS:
+        os.execv(sys.executable, [sys.executable, "-m", "harness.cli", *argv])  # noqa: S606
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.log_level)

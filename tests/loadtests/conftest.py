@@ -1,4 +1,4 @@
-"""A ``notepipe stack up`` stack shared by the load test modules."""
+"""A ``notepipe-harness stack up`` stack shared by the load test modules."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     with open(base / "stack.log", "wb") as log:
         proc = subprocess.Popen(
             [
-                *(sys.executable, "-m", "notepipe.cli", "stack", "up", "--workers", "2"),
+                *(sys.executable, "-m", "harness.cli", "stack", "up", "--workers", "2"),
                 *("--env-file", str(env_file), "--state-dir", str(state_dir)),
             ],
             cwd=ROOT,
@@ -47,7 +47,7 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
                 raise AssertionError(f"stack up exited: {(base / 'stack.log').read_text()}")
             return env_file.exists()
 
-        wait_until(ready, 60, describe="notepipe stack up to write its env file")
+        wait_until(ready, 60, describe="notepipe-harness stack up to write its env file")
         yield {
             **env,
             **_read_env(env_file),

@@ -1,4 +1,4 @@
-"""``notepipe chaos`` against a live ``notepipe stack up`` stack, under a little load."""
+"""``notepipe-harness chaos`` against a live ``notepipe-harness stack up`` stack, under a little load."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_schedule_applies_and_heals_faults(stack_env: dict[str, str], tmp_path: 
     try:
         result = subprocess.run(
             [
-                *(sys.executable, "-m", "notepipe.cli", "chaos", "--schedule", str(schedule)),
+                *(sys.executable, "-m", "harness.cli", "chaos", "--schedule", str(schedule)),
                 *("--env-file", stack_env["NOTEPIPE_TEST_ENV_FILE"]),
                 *("--state-dir", stack_env["NOTEPIPE_TEST_STATE_DIR"], "--out", str(out)),
             ],

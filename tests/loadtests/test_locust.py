@@ -1,4 +1,4 @@
-"""Headless Locust runs of loadtests/ against a real local stack (``notepipe stack up``).
+"""Headless Locust runs of loadtests/ against a real local stack (``notepipe-harness stack up``).
 
 Locust runs as a subprocess: gevent's monkey-patching must not leak into pytest,
 and that is how people run it.

@@ -1,0 +1,1 @@
+"""The harness's own commands (``notepipe-harness stack|chaos|capacity``)."""
