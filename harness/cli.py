@@ -41,22 +41,23 @@ def _cmd_capacity(args: argparse.Namespace) -> int:
 
 
 def _cmd_chaos(args: argparse.Namespace) -> int:
+    from harness.commands.chaos import run_chaos
     from harness.commands.stack import DEFAULT_STATE_DIR
-    from notepipe.chaos import run_chaos
 
-    records = run_chaos(
+    return run_chaos(
         Path(args.state_dir) if args.state_dir else DEFAULT_STATE_DIR,
         Path(args.schedule),
         Path(args.out) if args.out else None,
         seed=args.seed,
         env_file=Path(args.env_file) if args.env_file else None,
     )
-    return 0 if all(r.ok for r in records) else 1
 
 
 def _add_chaos(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chaos = sub.add_parser("chaos", help="run a JSON fault schedule against a live stack")
-    chaos.add_argument("--schedule", required=True, help="JSON list of {kind, at, duration}")
+    chaos.add_argument(
+        "--schedule", required=True, help="JSON list of {kind, at, duration, target, params}"
+    )
     chaos.add_argument("--env-file", default=None, help="the stack's env file (checked)")
     chaos.add_argument("--state-dir", default=None, help="the stack's --state-dir")
     chaos.add_argument("--out", default=None, help="JSONL of faults (default reports/faults-*)")

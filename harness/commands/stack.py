@@ -133,21 +133,39 @@ def _print_ready(stack: PipelineStack, started: float, env_file: Path | None) ->
 
 
 def _supervise(stack: PipelineStack, stop: threading.Event, state_file: Path) -> None:
-    """Restart dead processes until ``stop`` is set; keep the state file's pids current."""
-    while not stop.wait(1.0):
-        dead = [p for p in stack.processes() if not p.alive()]
-        for process in dead:
-            if stop.is_set():
-                return
-            print(
-                f"notepipe: {process.name} exited ({process.proc.returncode}); restarting it. "
-                f"Log tail:\n{process.logs(5)}",
-                file=sys.stderr,
-                flush=True,
-            )
-            stack.restart(process)
-        if dead:
-            write_atomic(state_file, _state(stack))
+    """Restart dead processes until ``stop`` is set; keep the state file's pids current;
+    play the fault schedules that ``notepipe-harness chaos`` hands over. While one plays,
+    its faults own the workers (their heal replaces what they killed)."""
+    from harness.commands.chaos import ChaosInbox
+
+    inbox = ChaosInbox(stack, state_file.parent)
+    written = _state(stack)
+    try:
+        while not stop.wait(0.5):
+            inbox.poll()
+            _restart_dead(stack, stop, skip_workers=inbox.busy)
+            state = _state(stack)
+            if state != written:  # restarted or replaced processes: new pids
+                write_atomic(state_file, state)
+                written = state
+    finally:
+        inbox.stop()
+
+
+def _restart_dead(stack: PipelineStack, stop: threading.Event, *, skip_workers: bool) -> None:
+    dead = [p for p in stack.processes() if not p.alive()]
+    if skip_workers:
+        dead = [p for p in dead if p.role != "worker"]
+    for process in dead:
+        if stop.is_set():
+            return
+        print(
+            f"notepipe: {process.name} exited ({process.proc.returncode}); restarting it. "
+            f"Log tail:\n{process.logs(5)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        stack.restart(process)
 
 
 def stack_up(
