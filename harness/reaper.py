@@ -6,6 +6,11 @@ kills every registered process group (SIGTERM, a short grace, then SIGKILL).
 It runs at interpreter exit and on SIGTERM/SIGHUP, after which the previous
 handler runs (or the default action, re-raised). A SIGKILL of the harness
 itself cannot be caught; nothing here survives that.
+
+A signal the harness was started with *ignored* stays ignored: ``nohup pytest …``
+asks the run to survive a hangup, so a SIGHUP then neither reaps nor ends anything,
+and the run's processes are reaped when it ends (at exit, or on SIGTERM). Tests of
+the SIGHUP path set the disposition they mean to test in the process they start.
 """
 
 from __future__ import annotations

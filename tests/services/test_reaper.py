@@ -19,8 +19,11 @@ from harness.wait import wait_until
 
 # A harness-like process: spawns two process groups (one with a grandchild),
 # prints their pgids once all three processes run, then on "go" ends as told.
+# It sets the SIGHUP disposition it means to test first: a child inherits an ignored
+# SIGHUP from its parent (`nohup make test`), and the reaper honours an ignored one.
 CHILD = r"""
 import json, os, signal, sys, time
+signal.signal(signal.SIGHUP, signal.SIG_IGN if sys.argv[3] == "ignore" else signal.SIG_DFL)
 from pathlib import Path
 from harness import reaper
 from harness.wait import wait_until
@@ -49,9 +52,11 @@ time.sleep(600)
 """
 
 
-def _run_child(mode: str, tmp_path: Path) -> tuple[subprocess.Popen[str], list[int]]:
+def _run_child(
+    mode: str, tmp_path: Path, sighup: str = "default"
+) -> tuple[subprocess.Popen[str], list[int]]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, mode, str(tmp_path)],
+        [sys.executable, "-c", CHILD, mode, str(tmp_path), sighup],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -76,27 +81,42 @@ def _cleanup(proc: subprocess.Popen[str], pgids: list[int]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("mode", "sig", "expected_code"),
+    ("mode", "sighup", "sigs", "expected_code"),
     [
-        ("exit", None, 0),
-        ("raise", None, 1),
-        ("wait", signal.SIGTERM, -signal.SIGTERM),
-        ("wait", signal.SIGHUP, -signal.SIGHUP),
-        ("prior-handler", signal.SIGTERM, 7),
+        ("exit", "default", (), 0),
+        ("raise", "default", (), 1),
+        ("wait", "default", (signal.SIGTERM,), -signal.SIGTERM),
+        ("wait", "default", (signal.SIGHUP,), -signal.SIGHUP),
+        # Started with SIGHUP ignored (nohup): the user asked the run to survive a hangup,
+        # so the reaper leaves it ignored; the SIGTERM after it is what ends the run
+        # (had the SIGHUP acted, the exit code would be -SIGHUP: it is delivered first).
+        ("wait", "ignore", (signal.SIGHUP, signal.SIGTERM), -signal.SIGTERM),
+        ("prior-handler", "default", (signal.SIGTERM,), 7),
     ],
-    ids=["exit", "uncaught-exception", "sigterm", "sighup", "sigterm-chains-prior-handler"],
+    ids=[
+        "exit",
+        "uncaught-exception",
+        "sigterm",
+        "sighup",
+        "sighup-ignored-by-the-user",
+        "sigterm-chains-prior-handler",
+    ],
 )
 def test_leftovers_are_reaped(
-    tmp_path: Path, mode: str, sig: signal.Signals | None, expected_code: int
+    tmp_path: Path,
+    mode: str,
+    sighup: str,
+    sigs: tuple[signal.Signals, ...],
+    expected_code: int,
 ) -> None:
-    proc, pgids = _run_child(mode, tmp_path)
+    proc, pgids = _run_child(mode, tmp_path, sighup)
     try:
         assert len(pgids) == 2
         assert all(reaper.live_group_members(pgid) for pgid in pgids)
         assert proc.stdin is not None
         proc.stdin.write("go\n")
         proc.stdin.flush()
-        if sig is not None:
+        for sig in sigs:
             os.kill(proc.pid, sig)
         assert proc.wait(timeout=30) == expected_code
         wait_until(lambda: _all_gone(pgids), 10, describe="every spawned process group to die")
