@@ -158,3 +158,39 @@ def test_one_trace_spans_api_and_worker(
     assert attempt.attributes["rq.job.id"] == f"note-{note_id}-a0"
     children = [s for s in spans if s.parent_span_id == attempt.span_id]
     assert children, "the attempt span should parent the database client spans"
+
+
+def test_the_configured_content_limit_is_enforced_and_declared(
+    make_settings: object, log_dir: Path, ledger_conn: Conn
+) -> None:
+    settings = make_settings(max_content_bytes=10)  # type: ignore[operator]
+    api = start_api(settings, log_dir)
+    try:
+        assert httpx.post(f"{api.url}/notes", json={"content": "é" * 5}).status_code == 201
+        refused = httpx.post(f"{api.url}/notes", json={"content": "é" * 6})
+        assert refused.status_code == 422
+        assert "content is 12 bytes; the limit is 10 bytes" in refused.json()["error"]
+        schema = httpx.get(f"{api.url}/openapi.json").json()["components"]["schemas"]["NoteIn"]
+        content = schema["properties"]["content"]
+        assert (content["minLength"], content["maxLength"]) == (1, 10)
+        assert content["pattern"] == "^[^\\u0000]*$"
+    finally:
+        api.stop()
+    assert _count_notes(ledger_conn) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/notes", "GET, POST"),
+        ("PUT", "/notes/1", "GET"),
+        ("POST", "/healthz", "GET"),
+    ],
+)
+def test_405_names_the_allowed_methods(
+    api: PipelineProcess, method: str, path: str, allow: str
+) -> None:
+    response = httpx.request(method, f"{api.url}{path}")
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    assert response.json() == {"error": "Method Not Allowed"}

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-MAX_CONTENT_BYTES = 64 * 1024
 MAX_METADATA_BYTES = 16 * 1024
+#: No NUL anywhere: PostgreSQL text cannot hold it (declared in the schema, enforced below).
+NO_NUL_PATTERN = "^[^\\u0000]*$"
 
 
 class NoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A new note. ``max_content_bytes`` is the configured limit
+    (``NOTEPIPE_MAX_CONTENT_BYTES``): :func:`note_in_model` builds the API's own class."""
 
-    content: str = Field(description="UTF-8 text, 1 byte to 64 KiB")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="free JSON object, ≤ 16 KiB")
+    model_config = ConfigDict(extra="forbid")
+    max_content_bytes: ClassVar[int] = 64 * 1024
+
+    content: str = Field(description="UTF-8 text, 1 byte to 64 KiB, no NUL")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="free JSON object, ≤ 16 KiB as JSON, no NUL"
+    )
 
     @field_validator("content")
     @classmethod
@@ -27,10 +34,8 @@ class NoteIn(BaseModel):
             raise ValueError("content must be valid UTF-8 (it contains lone surrogates)") from None
         if size == 0:
             raise ValueError("content must not be empty")
-        if size > MAX_CONTENT_BYTES:
-            raise ValueError(
-                f"content is {size} bytes; the limit is {MAX_CONTENT_BYTES} bytes (64 KiB)"
-            )
+        if size > cls.max_content_bytes:
+            raise ValueError(f"content is {size} bytes; the limit is {cls.max_content_bytes} bytes")
         if "\x00" in value:
             raise ValueError("content must not contain NUL characters")
         return value
@@ -44,6 +49,29 @@ class NoteIn(BaseModel):
         if "\\u0000" in json.dumps(value):
             raise ValueError("metadata must not contain NUL characters")
         return value
+
+
+def note_in_model(max_content_bytes: int) -> type[NoteIn]:
+    """:class:`NoteIn` with the configured content limit, enforced and in the OpenAPI
+    schema (``minLength`` 1, ``maxLength``: at most that many characters, since the
+    limit is in UTF-8 bytes, ``pattern``: no NUL)."""
+    model = create_model(
+        "NoteIn",
+        __base__=NoteIn,
+        content=(
+            str,
+            Field(
+                description=f"UTF-8 text, 1 to {max_content_bytes} bytes, no NUL",
+                json_schema_extra={
+                    "minLength": 1,
+                    "maxLength": max_content_bytes,
+                    "pattern": NO_NUL_PATTERN,
+                },
+            ),
+        ),
+    )
+    model.max_content_bytes = max_content_bytes
+    return model
 
 
 class NoteAccepted(BaseModel):
