@@ -31,7 +31,7 @@ class Service(Protocol):
 
     @property
     def url(self) -> str:
-        """``redis://:pw@127.0.0.1:port/0`` or ``postgresql://user:pw@127.0.0.1:port/db``."""
+        """``redis://default:pw@127.0.0.1:port/0`` or ``postgresql://user:pw@127.0.0.1:port/db``."""
         ...
 
     @property

@@ -294,10 +294,10 @@ class ContainerRedis(_ContainerService):
 
     @property
     def url(self) -> str:
-        return f"redis://:{quote(self._password, safe='')}@{LOOPBACK}:{self._port}/0"
+        return f"redis://default:{quote(self._password, safe='')}@{LOOPBACK}:{self._port}/0"
 
     def _redacted_url(self) -> str:
-        return f"redis://:***@{LOOPBACK}:{self._port}/0"
+        return f"redis://default:***@{LOOPBACK}:{self._port}/0"
 
     @property
     def version(self) -> str:

@@ -66,7 +66,7 @@ class LocalRedis(LoopbackEndpoint):
 
     @property
     def url(self) -> str:
-        return f"redis://:{quote(self._password, safe='')}@{LOOPBACK}:{self._port}/0"
+        return f"redis://default:{quote(self._password, safe='')}@{LOOPBACK}:{self._port}/0"
 
     @property
     def running(self) -> bool:
@@ -199,7 +199,7 @@ class LocalRedis(LoopbackEndpoint):
         return self._proc
 
     def _redacted_url(self) -> str:
-        return f"redis://:***@{LOOPBACK}:{self._port}/0"
+        return f"redis://default:***@{LOOPBACK}:{self._port}/0"
 
 
 def _binary() -> str:

@@ -92,7 +92,7 @@ def test_redis_requires_its_password_on_loopback(
     started: list[Service], docker_client: docker.DockerClient
 ) -> None:
     service = _redis(started)
-    assert service.url.startswith("redis://:s3cret%2Fpa%3Ass%40word@127.0.0.1:")
+    assert service.url.startswith("redis://default:s3cret%2Fpa%3Ass%40word@127.0.0.1:")
     client = redis.Redis.from_url(service.url)
     try:
         assert client.ping()

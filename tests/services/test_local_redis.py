@@ -133,7 +133,7 @@ def test_password_is_required(make_redis: type[LocalRedis]) -> None:
     service = make_redis(password="s3cret-pw")
     service.start()
     assert service.password == "s3cret-pw"
-    assert service.url == f"redis://:s3cret-pw@127.0.0.1:{service.port}/0"
+    assert service.url == f"redis://default:s3cret-pw@127.0.0.1:{service.port}/0"
     no_retry = Retry(NoBackoff(), 0)
     anonymous = redis.Redis(host="127.0.0.1", port=service.port, socket_timeout=2, retry=no_retry)
     with pytest.raises(redis.AuthenticationError):
