@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from harness import reaper
 from harness.errors import ServiceStartError
@@ -54,10 +55,9 @@ class PipelineProcess:
 
     def children(self) -> list[int]:
         """Direct children (a worker's work-horse while a job runs)."""
-        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
         try:
-            return [int(p) for p in path.read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
+            return [child.pid for child in psutil.Process(self.pid).children()]
+        except psutil.NoSuchProcess:
             return []
 
     def signal_group(self, sig: int) -> None:
@@ -69,20 +69,8 @@ class PipelineProcess:
 
     def descendants(self) -> list[int]:
         """All live descendants. RQ's work-horse calls ``setpgrp()``: it leaves our process
-        group, so group signals miss it and it must be found through ``/proc``."""
-        found: list[int] = []
-        frontier = [self.pid]
-        while frontier:
-            pid = frontier.pop()
-            try:
-                kids = [
-                    int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-                ]
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-            found.extend(kids)
-            frontier.extend(kids)
-        return found
+        group, so group signals miss it and it must be found as a descendant."""
+        return reaper.descendants(self.pid)
 
     def kill(self) -> None:
         """SIGKILL the worker, its group and its work-horse (own session) and reap them."""

@@ -28,7 +28,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import psutil
+
 DEFAULT_GRACE = 3.0
+#: psutil states of a process that is dead but not yet reaped.
+DEAD_STATES = frozenset({psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD})
 
 _lock = threading.RLock()
 _registry: dict[int, subprocess.Popen[bytes]] = {}
@@ -104,22 +108,28 @@ def group_alive(proc: subprocess.Popen[bytes]) -> bool:
     if not signal_group(proc, 0):
         return False
     members = live_group_members(proc.pid)
-    return True if members is None else bool(members)  # no /proc: trust kill(0)
+    return True if members is None else bool(members)  # cannot list: trust kill(0)
 
 
 def live_group_members(pgid: int) -> list[int] | None:
-    """Pids of the live (not zombie) processes in group ``pgid``; None without /proc.
+    """Pids of the live (not zombie) processes in group ``pgid``; None where psutil cannot
+    list processes.
 
     Zombies are skipped: orphans reparented to a PID 1 that never reaps them
     (common in containers) stay in the group but are dead.
     """
-    if not Path("/proc/self/stat").exists():
+    try:
+        candidates = list(psutil.process_iter(["status"]))
+    except psutil.Error:
         return None
-    return [
-        pid
-        for pid, (state, _ppid, pgrp) in _proc_table().items()
-        if pgrp == pgid and state not in "ZX"
-    ]
+    members = []
+    for process in candidates:
+        if process.info["status"] in DEAD_STATES:
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(process.pid) == pgid:
+                members.append(process.pid)
+    return members
 
 
 def terminate(
@@ -213,51 +223,23 @@ def signal_tree(proc: subprocess.Popen[bytes], sig: int) -> None:
 def pid_alive(pid: int) -> bool:
     """Whether ``pid`` exists and is not a zombie."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+        return psutil.Process(pid).status() not in DEAD_STATES
+    except psutil.NoSuchProcess:
         return False
-    except OSError:  # no /proc
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    return stat[stat.rfind(")") + 2 :].split()[0] not in "ZX"
 
 
 def descendants(pid: int) -> list[int]:
-    """Live descendants of ``pid`` (children first), from /proc; [] without /proc."""
-    children: dict[int, list[int]] = {}
-    for child, (state, ppid, _pgrp) in _proc_table().items():
-        if state not in "ZX":
-            children.setdefault(ppid, []).append(child)
-    found: list[int] = []
-    queue = [pid]
-    while queue:
-        for child in children.get(queue.pop(0), []):
-            found.append(child)
-            queue.append(child)
-    return found
-
-
-def _proc_table() -> dict[int, tuple[str, int, int]]:
-    """pid -> (state, ppid, pgrp) for every process in /proc."""
-    table: dict[int, tuple[str, int, int]] = {}
-    proc_root = Path("/proc")
-    if not proc_root.is_dir():
-        return table
-    for entry in proc_root.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid pgrp ...": comm may contain spaces and parens.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2:
-            table[int(entry.name)] = (fields[0], int(fields[1]), int(fields[2]))
-    return table
+    """Live descendants of ``pid`` (children first); [] if ``pid`` is gone."""
+    try:
+        found = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    alive = []
+    for child in found:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.status() not in DEAD_STATES:
+                alive.append(child.pid)
+    return alive
 
 
 def install() -> None:

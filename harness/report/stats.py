@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,12 +25,15 @@ MAX_BINS = 240
 
 
 def quantile(sorted_values: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default); values sorted."""
+    """Linear interpolation between closest ranks (numpy's default), to 0.1 %."""
     if not sorted_values:
         raise ValueError("quantile of no values")
-    pos = (len(sorted_values) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+    if len(sorted_values) == 1 or q <= 0:
+        return sorted_values[0]
+    if q >= 1:
+        return max(sorted_values)
+    cuts = statistics.quantiles(sorted_values, n=1000, method="inclusive")
+    return cuts[round(q * 1000) - 1]
 
 
 def terminal_times(history: History) -> dict[int, datetime]:
