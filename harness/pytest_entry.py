@@ -14,7 +14,7 @@ import importlib.util
 import pytest
 
 #: Modules of the ``harness`` extra that the plugin imports.
-REQUIRED = ("httpx", "jinja2", "testcontainers", "hypothesis", "toxiproxy", "google.protobuf")
+REQUIRED = ("httpx", "jinja2", "psutil", "testcontainers", "hypothesis", "google.protobuf")
 
 
 def missing_modules() -> list[str]:

@@ -1,9 +1,8 @@
-"""A typed client for any Toxiproxy 2.x server, on top of ``toxiproxy-python``.
+"""A typed client for any Toxiproxy 2.x server: its HTTP API over one ``httpx`` client.
 
-``toxiproxy-python`` 0.1.1 is used for what it covers (listing, toxics, enable and
-disable, reset, delete); ``httpx`` for what it lacks or gets wrong (creating a
-proxy, whose error it turns into ``KeyError: 'name'``, and updating a toxic).
-Its host and port are class-level globals, so every call sets them first.
+(``toxiproxy-python`` keeps the server's host and port in class-level globals, which
+forced a process-wide lock around every call, and turns a failed proxy creation into
+``KeyError: 'name'``; it is no longer used.)
 
 Every fault has a heal that runs in ``finally``::
 
@@ -15,7 +14,6 @@ Every fault has a heal that runs in ``finally``::
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,13 +21,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import toxiproxy
-from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from harness.proxy.errors import ToxiproxyError
-
-_consumer_lock = threading.RLock()
-_LIBRARY_ERRORS = (InvalidToxic, NotFound, ProxyExists)
 
 
 @dataclass(frozen=True)
@@ -51,11 +44,6 @@ class ToxicInfo:
         )
 
 
-def _detail(exc: Exception) -> str:
-    body = exc.args[0] if exc.args else b""
-    return body.decode(errors="replace").strip() if isinstance(body, bytes) else str(body)
-
-
 class ToxiproxyClient:
     """A Toxiproxy server at ``url`` (``http://127.0.0.1:8474``)."""
 
@@ -74,24 +62,6 @@ class ToxiproxyClient:
     def close(self) -> None:
         self._http.close()
 
-    @contextmanager
-    def _library(self, action: str) -> Iterator[Any]:
-        """The ``toxiproxy.Toxiproxy`` API pointed at this server; library errors translated."""
-        with _consumer_lock:
-            server = toxiproxy.Toxiproxy()
-            server.update_api_consumer(self.host, self.port)
-            try:
-                yield server
-            except _LIBRARY_ERRORS as exc:
-                raise ToxiproxyError(
-                    f"{action} failed: {type(exc).__name__}: {_detail(exc)}"
-                ) from exc
-            except OSError as exc:
-                raise ToxiproxyError(
-                    f"{action} failed: cannot reach Toxiproxy at {self.url} ({exc}); "
-                    "is the server running?"
-                ) from exc
-
     def _request(self, method: str, path: str, action: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
@@ -108,23 +78,17 @@ class ToxiproxyClient:
 
     # -- server ----------------------------------------------------------------------
     def running(self) -> bool:
-        with self._library("checking the server") as server:
-            return bool(server.running())
+        try:
+            return self._http.get("/version").status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def version(self) -> str:
-        with self._library("reading the version") as server:
-            raw = server.version()
-        if raw is None:
-            raise ToxiproxyError(f"no Toxiproxy server listens at {self.url}")
-        return bytes(raw).decode()
+        return self._request("GET", "/version", "reading the version").text
 
     def proxies(self) -> dict[str, ProxyHandle]:
-        with self._library("listing proxies") as server:
-            found = server.proxies()
-        return {
-            name: ProxyHandle(self, p.name, p.upstream, p.listen, p.enabled)
-            for name, p in found.items()
-        }
+        found = self._request("GET", "/proxies", "listing proxies").json()
+        return {name: ProxyHandle.from_json(self, data) for name, data in found.items()}
 
     def get_proxy(self, name: str) -> ProxyHandle:
         data = self._request("GET", f"/proxies/{name}", f"getting proxy {name!r}").json()
@@ -141,12 +105,11 @@ class ToxiproxyClient:
 
     def reset(self) -> None:
         """Enable every proxy and remove every toxic."""
-        with self._library("resetting") as server:
-            server.reset()
+        self._request("POST", "/reset", "resetting")
 
     def destroy_all(self) -> None:
-        with self._library("deleting all proxies") as server:
-            server.destroy_all()
+        for handle in self.proxies().values():
+            handle.delete()
 
 
 class ProxyHandle:
@@ -184,10 +147,8 @@ class ProxyHandle:
     def listen_port(self) -> int:
         return int(self.listen.rpartition(":")[2])
 
-    def _library_proxy(self, server: Any) -> Any:
-        return toxiproxy.Proxy(
-            name=self.name, upstream=self.upstream, enabled=self.enabled, listen=self.listen
-        )
+    def _path(self, *parts: str) -> str:
+        return "/".join(["/proxies", self.name, *parts])
 
     def refresh(self) -> ProxyHandle:
         fresh = self.client.get_proxy(self.name)
@@ -196,7 +157,7 @@ class ProxyHandle:
 
     # -- toxics ----------------------------------------------------------------------
     def toxics(self) -> list[ToxicInfo]:
-        response = self.client._request("GET", f"/proxies/{self.name}/toxics", "listing toxics")
+        response = self.client._request("GET", self._path("toxics"), "listing toxics")
         return [ToxicInfo.from_json(item) for item in response.json()]
 
     def add_toxic(
@@ -209,15 +170,17 @@ class ProxyHandle:
         attributes: Mapping[str, int] | None = None,
     ) -> ToxicInfo:
         toxic_name = name or f"{type}_{stream}"
-        with self.client._library(f"adding toxic {toxic_name!r} to {self.name!r}") as server:
-            self._library_proxy(server).add_toxic(
-                type=type,
-                name=toxic_name,
-                stream=stream,
-                toxicity=toxicity,
-                attributes=dict(attributes or {}),
-            )
-        return ToxicInfo(toxic_name, type, stream, toxicity, dict(attributes or {}))
+        body = {
+            "name": toxic_name,
+            "type": type,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": dict(attributes or {}),
+        }
+        response = self.client._request(
+            "POST", self._path("toxics"), f"adding toxic {toxic_name!r} to {self.name!r}", json=body
+        )
+        return ToxicInfo.from_json(response.json())
 
     def update_toxic(
         self,
@@ -229,13 +192,14 @@ class ProxyHandle:
         body: dict[str, Any] = {"attributes": dict(attributes or {})}
         if toxicity is not None:
             body["toxicity"] = toxicity
-        path = f"/proxies/{self.name}/toxics/{name}"
+        path = self._path("toxics", name)
         response = self.client._request("POST", path, f"updating toxic {name!r}", json=body)
         return ToxicInfo.from_json(response.json())
 
     def remove_toxic(self, name: str) -> None:
-        with self.client._library(f"removing toxic {name!r} from {self.name!r}") as server:
-            self._library_proxy(server).destroy_toxic(name)
+        self.client._request(
+            "DELETE", self._path("toxics", name), f"removing toxic {name!r} from {self.name!r}"
+        )
 
     @contextmanager
     def toxic(
@@ -257,16 +221,17 @@ class ProxyHandle:
             self.remove_toxic(info.name)
 
     # -- the proxy itself --------------------------------------------------------------
+    def _set_enabled(self, enabled: bool) -> None:
+        action = f"{'enabling' if enabled else 'disabling'} {self.name!r}"
+        self.client._request("POST", self._path(), action, json={"enabled": enabled})
+        self.enabled = enabled
+
     def disable(self) -> None:
         """Refuse new connections and close open ones (``enabled=false``)."""
-        with self.client._library(f"disabling {self.name!r}") as server:
-            self._library_proxy(server).disable()
-        self.enabled = False
+        self._set_enabled(False)
 
     def enable(self) -> None:
-        with self.client._library(f"enabling {self.name!r}") as server:
-            self._library_proxy(server).enable()
-        self.enabled = True
+        self._set_enabled(True)
 
     @contextmanager
     def down(self) -> Iterator[ProxyHandle]:
@@ -278,5 +243,4 @@ class ProxyHandle:
             self.enable()
 
     def delete(self) -> None:
-        with self.client._library(f"deleting {self.name!r}") as server:
-            self._library_proxy(server).destroy()
+        self.client._request("DELETE", self._path(), f"deleting {self.name!r}")
