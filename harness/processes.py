@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from harness import reaper
 from harness.errors import ServiceStartError
 from harness.services.ports import free_port
 from harness.wait import wait_until
+from notepipe.contracts import rq as rq_contract
 from notepipe.settings import Settings
 
 NOTEPIPE = [sys.executable, "-m", "notepipe.cli"]
@@ -47,8 +47,8 @@ class PipelineProcess:
 
     @property
     def rq_worker_name(self) -> str:
-        """The RQ worker name this process registers (see ``notepipe.queue.worker``)."""
-        return f"notepipe.{socket.gethostname()}.{self.pid}"
+        """The RQ worker name this process registers first (its RQ loop's first incarnation)."""
+        return rq_contract.worker_name(self.pid)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -219,7 +219,7 @@ def wait_worker_registered(redis_url: str, worker: PipelineProcess, timeout: flo
                 raise ServiceStartError(
                     f"{worker.name} exited with {worker.proc.returncode}:\n{worker.logs()}"
                 )
-            return bool(client.exists(f"rq:worker:{worker.rq_worker_name}"))
+            return bool(client.exists(rq_contract.worker_key(worker.rq_worker_name)))
 
         wait_until(
             registered, timeout, describe=f"{worker.name} to register with RQ", max_interval=0.1

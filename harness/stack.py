@@ -35,6 +35,7 @@ from harness.processes import (
 )
 from harness.services.base import Service
 from harness.wait import WaitTimeout, wait_until
+from notepipe.contracts import rq as rq_contract
 from notepipe.settings import DEFAULT_STAGES, Settings, load_settings
 from notepipe.store.migrate import migrate
 
@@ -332,10 +333,10 @@ class PipelineStack:
         q = observer.queue_name
         try:
             with client.pipeline(transaction=False) as pipe:
-                pipe.llen(f"rq:queue:{q}")
-                pipe.llen(f"rq:queue:{q}:intermediate")
-                pipe.zcard(f"rq:wip:{q}")
-                pipe.zcard(f"rq:scheduled:{q}")
+                pipe.llen(rq_contract.queue_key(q))
+                pipe.llen(rq_contract.intermediate_key(q))
+                pipe.zcard(rq_contract.registry_key("started", q))
+                pipe.zcard(rq_contract.registry_key("scheduled", q))
                 queued, intermediate, started, scheduled = pipe.execute()
         finally:
             client.close()

@@ -29,14 +29,6 @@ class Claim:
         return {"note": self.note_id, "attempt": self.attempt}
 
 
-def worker_matches(ledger_worker: str | None, rq_worker_name: str) -> bool:
-    """The ledger names RQ workers ``notepipe.<host>.<pid>``, ``.rN`` after a restart of
-    RQ's loop inside the same process."""
-    return ledger_worker is not None and (
-        ledger_worker == rq_worker_name or ledger_worker.startswith(f"{rq_worker_name}.r")
-    )
-
-
 def processing_in_attempt(conn: psycopg.Connection[Any], index: Any, attempt: int) -> Claim | None:
     """The ``index``-th note of the ledger (by id, from 0), or with ``index == "any"`` the
     first note, if it is ``processing`` in ``attempt`` with a worker recorded."""

@@ -6,6 +6,10 @@ would repair the very state the checker is trying to observe. Key names are
 those of rq 2.12: ``rq:queue:<q>``, ``rq:queue:<q>:intermediate``,
 ``rq:wip:<q>`` (started registry, members ``<job_id>:<execution_id>``),
 ``rq:scheduled:<q>``, ``rq:failed:<q>``, ``rq:finished:<q>``, ``rq:job:<id>``.
+
+These key names are spelled here on purpose, a copy of
+:mod:`notepipe.contracts.rq`: the checker is an independent witness, and a wrong key in
+the pipeline's contract must not blind the checker to what RQ really holds.
 """
 
 from __future__ import annotations

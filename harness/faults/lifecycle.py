@@ -118,8 +118,9 @@ class KillAtAttempt(Fault):
     def inject(self) -> None:
         import psycopg
 
-        from harness.checker.holders import note_claim, processing_in_attempt, worker_matches
+        from harness.checker.holders import note_claim, processing_in_attempt
         from harness.wait import WaitTimeout, wait_until
+        from notepipe.contracts.rq import worker_matches
 
         observer = self.stack.observer
         if observer is None:
@@ -178,7 +179,7 @@ class KillAtAttempt(Fault):
     confirm = KillWorker.confirm
 
     def _worker_named(self, ledger_worker: str) -> PipelineProcess | None:
-        from harness.checker.holders import worker_matches
+        from notepipe.contracts.rq import worker_matches
 
         for worker in self.stack.workers:
             if worker.alive() and worker_matches(ledger_worker, worker.rq_worker_name):

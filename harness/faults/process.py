@@ -23,7 +23,6 @@ from harness.checker.holders import (
     Claim,
     attempt_ended_by_itself,
     processing_claims,
-    worker_matches,
 )
 from harness.errors import HarnessConfigError
 from harness.faults.base import Fault
@@ -31,6 +30,7 @@ from harness.faults.effect import Effect, FaultMissed
 from harness.faults.params import is_positive_number, refuse_unknown
 from harness.faults.witness import fate_of_attempts
 from harness.wait import WaitTimeout, wait_until
+from notepipe.contracts.rq import worker_matches
 
 if TYPE_CHECKING:
     from harness.checker import History

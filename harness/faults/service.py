@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 SERVICE_TARGETS = ("redis", "postgres")
 #: RQ job states in which a lost job means a note nobody will process unless re-enqueued.
 WAITING_STATES = ("queued", "scheduled", "deferred")
-#: ``notepipe.models.job_id_for``: ``note-<id>-a<attempt>`` (parsed here, on purpose a copy).
+#: ``notepipe.contracts.rq.job_id``: ``note-<id>-a<attempt>`` (parsed here, on purpose a copy).
 _JOB_ID = re.compile(r"^note-(?P<note>\d+)-a\d+$")
 
 

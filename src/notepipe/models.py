@@ -52,8 +52,3 @@ ALLOWED_TRANSITIONS: frozenset[tuple[NoteStatus | None, NoteStatus]] = frozenset
         (NoteStatus.PROCESSING, NoteStatus.FAILED),
     }
 )
-
-
-def job_id_for(note_id: int, attempt: int) -> str:
-    """The RQ job id of a note's job enqueued after ``attempt`` attempts: idempotent."""
-    return f"note-{note_id}-a{attempt}"

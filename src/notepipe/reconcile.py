@@ -29,6 +29,7 @@ from rq.job import Job
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
+from notepipe.contracts import rq as keys
 from notepipe.errors import EnqueueFailed
 from notepipe.models import NoteStatus
 from notepipe.queue.enqueue import RQNoteQueue
@@ -80,7 +81,7 @@ class Reconciler:
         self.redis = redis
         self.note_queue = RQNoteQueue(settings, redis)
         self.queue = Queue(settings.queue_name, connection=redis, serializer=JSONSerializer)
-        self.scheduled_key = f"rq:scheduled:{settings.queue_name}"
+        self.scheduled_key = keys.registry_key("scheduled", settings.queue_name)
         self._intermediate_seen = _INTERMEDIATE_SEEN.setdefault(settings.queue_name, {})
 
     def run_pass(self) -> PassReport:
@@ -204,15 +205,15 @@ class Reconciler:
         a score in the past, so RQ's own ``StartedJobRegistry.cleanup()`` handles
         them (failure, retry, callbacks) in the same pass.
         """
-        key = f"rq:wip:{self.settings.queue_name}"
+        key = keys.registry_key("started", self.settings.queue_name)
         members = [m.decode() for m in self.redis.zrange(key, 0, -1)]
         if not members:
             return 0
         with self.redis.pipeline(transaction=False) as pipe:
             for member in members:
-                pipe.hmget(f"rq:execution:{member}", "worker_name", "created_at")
+                pipe.hmget(keys.execution_key(member), "worker_name", "created_at")
             executions = pipe.execute()
-        job_ids = [member.rsplit(":", 1)[0] for member in members]
+        job_ids = [keys.started_member_job_id(member) for member in members]
         holders = ledger.job_holders(self.conn, [_note_id_of(j) for j in job_ids])
         claim_window = self.settings.lease_ttl + self.settings.lease_grace + 1.0
         now = time.time()
@@ -239,7 +240,7 @@ class Reconciler:
         died first) stay there until RQ's next maintenance (minutes). Entries seen here
         for longer than a claim window without an execution are removed; the ledger
         then shows their notes without a live job, and they are enqueued again."""
-        key = f"{self.queue.key}:intermediate"
+        key = keys.intermediate_key(self.settings.queue_name)
         now = time.monotonic()
         present = {j.decode() for j in self.redis.lrange(key, 0, -1)}
         for job_id in list(self._intermediate_seen):
@@ -248,8 +249,10 @@ class Reconciler:
         if not present:
             return 0
         started = {
-            m.decode().rsplit(":", 1)[0]
-            for m in self.redis.zrange(f"rq:wip:{self.settings.queue_name}", 0, -1)
+            keys.started_member_job_id(m.decode())
+            for m in self.redis.zrange(
+                keys.registry_key("started", self.settings.queue_name), 0, -1
+            )
         }
         claim_window = self.settings.lease_ttl + self.settings.lease_grace + 1.0
         removed = 0
@@ -316,11 +319,9 @@ def run_forever(
 
 
 def _note_id_of(job_id: str) -> int | None:
-    """``note-<id>-a<attempt>`` → ``<id>``; None for jobs that are not ours."""
-    parts = job_id.split("-")
-    if len(parts) == 3 and parts[0] == "note" and parts[1].isdigit():
-        return int(parts[1])
-    return None
+    """The note of one of our job ids; None for jobs that are not ours."""
+    parsed = keys.parse_job_id(job_id)
+    return parsed[0] if parsed else None
 
 
 def _age(utc_text: str) -> float:

@@ -12,8 +12,8 @@ from rq import Queue, Retry
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from notepipe.contracts import rq as rq_contract
 from notepipe.errors import EnqueueFailed
-from notepipe.models import job_id_for
 from notepipe.redact import redact_text
 from notepipe.settings import Settings
 
@@ -64,7 +64,7 @@ class RQNoteQueue:
         notes whose job was lost (``at_front``), go to the front of the queue: they
         have waited their turn once already.
         """
-        job_id = job_id_for(note_id, attempts_made)
+        job_id = rq_contract.job_id(note_id, attempts_made)
         with tracer.start_as_current_span(
             "note.enqueue",
             kind=trace.SpanKind.PRODUCER,

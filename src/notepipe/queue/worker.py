@@ -7,7 +7,6 @@ import gc
 import importlib
 import logging
 import os
-import socket
 import threading
 from datetime import datetime
 from typing import Any
@@ -19,6 +18,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from rq.utils import import_attribute
 
+from notepipe.contracts import rq as rq_contract
 from notepipe.queue.connection import redis_connection
 from notepipe.queue.runtime import install_runtime
 from notepipe.redact import redact_text
@@ -32,9 +32,9 @@ MAX_RECONNECT_DELAY_S = 5.0
 JOB_MODULE = "notepipe.queue.job"
 
 
-def worker_name() -> str:
-    """``notepipe.<host>.<pid>``: unique while alive, and maps a ledger row to a process."""
-    return f"notepipe.{socket.gethostname()}.{os.getpid()}"
+def worker_name(incarnation: int = 0) -> str:
+    """This process's RQ worker name (:func:`notepipe.contracts.rq.worker_name`)."""
+    return rq_contract.worker_name(os.getpid(), incarnation=incarnation)
 
 
 def build_worker(settings: Settings, *, name: str | None = None) -> Any:
@@ -95,7 +95,7 @@ def run_worker(
     delay = 0.5
     try:
         while True:
-            name = worker_name() if incarnation == 0 else f"{worker_name()}.r{incarnation}"
+            name = worker_name(incarnation)
             worker: Any = None
             try:
                 worker = build_worker(settings, name=name)

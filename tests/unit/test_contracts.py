@@ -1,0 +1,39 @@
+"""The contract modules both sides import: RQ keys, job ids and worker names."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from notepipe.contracts import rq
+
+
+def test_job_ids_round_trip_and_foreign_ids_are_not_ours() -> None:
+    assert rq.job_id(12, 3) == "note-12-a3"
+    assert rq.parse_job_id(rq.job_id(12, 3)) == (12, 3)
+    for foreign in ("note-x-a1", "note-1", "other-1-a0", "note-1-a0:exec", ""):
+        assert rq.parse_job_id(foreign) is None
+
+
+def test_keys_follow_rq_212() -> None:
+    assert rq.queue_key("q") == "rq:queue:q"
+    assert rq.intermediate_key("q") == "rq:queue:q:intermediate"
+    assert rq.registry_key("started", "q") == "rq:wip:q"
+    assert rq.registry_key("scheduled", "q") == "rq:scheduled:q"
+    assert rq.workers_key("q") == "rq:workers:q"
+    assert rq.job_key("note-1-a0") == "rq:job:note-1-a0"
+    assert rq.started_member_job_id("note-1-a0:6b1e") == "note-1-a0"
+    with pytest.raises(KeyError):
+        rq.registry_key("wip", "q")  # the registry's name, not RQ's spelling
+
+
+def test_worker_names_and_incarnations() -> None:
+    name = rq.worker_name(42, host="h")
+    assert name == "notepipe.h.42"
+    assert rq.worker_name(42, incarnation=2, host="h") == "notepipe.h.42.r2"
+    assert rq.worker_name(7) == f"notepipe.{socket.gethostname()}.7"
+    assert rq.worker_matches(name, name)
+    assert rq.worker_matches(rq.worker_name(42, incarnation=1, host="h"), name)
+    assert not rq.worker_matches("notepipe.h.421", name)
+    assert not rq.worker_matches(None, name)
