@@ -29,7 +29,7 @@ def test_schedule_applies_and_heals_faults(stack_env: dict[str, str], tmp_path: 
                 {"kind": "kill_horse", "at": 1.0, "target": "busy"},
                 {"kind": "pause_redis", "at": 2.0, "duration": 0.5},  # the former spelling
                 {"kind": "pause_service", "at": 3.0, "duration": 0.5, "target": "postgres"},
-                {"kind": "kill_worker", "at": 3.5, "duration": 0.5, "target": "worker-1"},
+                {"kind": "kill_worker", "at": 4.5, "duration": 0.5, "target": "worker-1"},
             ]
         )
     )

@@ -55,7 +55,11 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         summary="Accepts notes, stores them in PostgreSQL and enriches them on RQ workers.",
         lifespan=lifespan,
-        responses={422: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+        responses={
+            400: {"model": ErrorOut, "description": "the body could not be read (not UTF-8)"},
+            422: {"model": ErrorOut},
+            503: {"model": ErrorOut},
+        },
     )
     install_error_handlers(app)
 
