@@ -138,8 +138,11 @@ class PipelineStack:
         self._next_worker = 0
         self.settings: Settings | None = None
         self.observer: Settings | None = None
-        stats = collector.stats
-        self._collector_baseline = (stats.rejected_requests, stats.rejected_spans)
+        self._collector_baseline = (
+            (collector.stats.rejected_requests, collector.stats.rejected_spans)
+            if collector is not None
+            else (0, 0)
+        )
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -408,6 +411,8 @@ class PipelineStack:
 
     def _collector_problem(self) -> str | None:
         """Why the trace witness cannot be trusted for this stack, if it cannot."""
+        if self.collector is None:
+            return "this stack has no trace collector"
         if not self.collector.receiver.running:
             return "the trace collector is not running: no span could be received"
         stats = self.collector.stats
