@@ -1,14 +1,9 @@
 """The span record every harness part shares (collector, checker, report).
 
-Attribute names the pipeline sets, so the checker can join traces to the ledger:
-
-* span ``note.attempt`` (one per attempt, in the work-horse): ``note.id`` (int),
-  ``note.attempt`` (int), ``rq.job.id``, ``rq.worker``, ``note.outcome``
-  (``completed`` | ``retry`` | ``failed`` | ``fenced`` | ``skipped`` | ``unknown``),
-  ``note.lease_until`` (the last lease it held, by the ledger's clock).
-* span ``note.enqueue``: ``note.id``, ``rq.job.id``, ``note.attempt``.
-* the API's ``POST /notes`` server span carries ``note.id`` once the note exists.
-* harness fault spans are named ``fault.<kind>`` with ``fault.kind``, ``fault.target``.
+The names the pipeline writes are :mod:`notepipe.contracts.spans` (both sides import
+them); the ``ATTR_*`` names below are that module's, under the names the harness has
+always used. Harness fault spans are named ``fault.<kind>`` with ``fault.kind``,
+``fault.target`` (written and read by the harness only).
 """
 
 from __future__ import annotations
@@ -16,17 +11,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-ATTEMPT_SPAN = "note.attempt"
-ENQUEUE_SPAN = "note.enqueue"
-ATTR_NOTE_ID = "note.id"
-ATTR_ATTEMPT = "note.attempt"
-ATTR_JOB_ID = "rq.job.id"
-ATTR_WORKER = "rq.worker"
-ATTR_OUTCOME = "note.outcome"
+from notepipe.contracts import spans as contract
+from notepipe.contracts.spans import ATTEMPT_SPAN, ENQUEUE_SPAN, Outcome
+
+ATTR_NOTE_ID = contract.NOTE_ID
+ATTR_ATTEMPT = contract.NOTE_ATTEMPT
+ATTR_JOB_ID = contract.RQ_JOB_ID
+ATTR_WORKER = contract.RQ_WORKER
+ATTR_OUTCOME = contract.NOTE_OUTCOME
 #: On an attempt span: the ``lease_until`` (ISO 8601, the ledger's clock) of the claim
 #: or of the last heartbeat renewal that succeeded, i.e. until when the attempt held
 #: its lease by its own evidence.
-ATTR_LEASE_UNTIL = "note.lease_until"
+ATTR_LEASE_UNTIL = contract.NOTE_LEASE_UNTIL
+
+__all__ = [
+    "ATTEMPT_SPAN",
+    "ATTR_ATTEMPT",
+    "ATTR_JOB_ID",
+    "ATTR_LEASE_UNTIL",
+    "ATTR_NOTE_ID",
+    "ATTR_OUTCOME",
+    "ATTR_WORKER",
+    "ENQUEUE_SPAN",
+    "Outcome",
+    "SpanRecord",
+]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from harness.checker.recovery import (
     recovery_only_of_dead_attempts,
     recovery_within_lag,
 )
+from harness.spans import ATTR_OUTCOME, Outcome
 
 #: The lifecycle graph: every (from_status, to_status) a ledger event may record.
 ALLOWED_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
@@ -125,7 +126,7 @@ def attempt_within_timeout(ctx: CheckContext) -> list[Violation]:
                 # A span that ended "fenced" belongs to a zombie (paused, partitioned)
                 # that resumed after the takeover: its wall time includes the pause and
                 # its writes were refused, so it does not count as an over-long attempt.
-                live = [s for s in a.spans if s.attributes.get("note.outcome") != "fenced"]
+                live = [s for s in a.spans if s.attributes.get(ATTR_OUTCOME) != Outcome.FENCED]
                 if not live:
                     continue
                 duration, source = max(s.duration_s for s in live), "span"

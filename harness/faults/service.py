@@ -19,6 +19,7 @@ from harness.faults.effect import Effect
 from harness.faults.params import refuse_unknown
 from harness.faults.probe import Endpoint, probe
 from harness.faults.witness import claimed_after, errors_in_window, final_status
+from harness.spans import ENQUEUE_SPAN
 
 if TYPE_CHECKING:
     from harness.checker import History
@@ -170,7 +171,7 @@ class RestartService(ServiceFault):
         enqueues = sum(
             1
             for s in history.spans
-            if s.name == "note.enqueue"
+            if s.name == ENQUEUE_SPAN
             and s.service == "notepipe-reconciler"
             and s.note_id in set(lost)
             and s.start_ns >= int(start.timestamp() * 1e9)

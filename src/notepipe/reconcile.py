@@ -30,6 +30,7 @@ from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from notepipe.contracts import rq as keys
+from notepipe.contracts import spans
 from notepipe.errors import EnqueueFailed
 from notepipe.models import NoteStatus
 from notepipe.queue.enqueue import RQNoteQueue
@@ -86,13 +87,13 @@ class Reconciler:
 
     def run_pass(self) -> PassReport:
         report = PassReport()
-        with tracer.start_as_current_span("reconcile.pass") as span:
+        with tracer.start_as_current_span(spans.RECONCILE_SPAN) as span:
             self._recover_expired(report)
             self._enqueue_orphans(report)
             self._rq_maintenance(report)
-            span.set_attribute("reconcile.recovered", len(report.recovered))
-            span.set_attribute("reconcile.enqueued", len(report.enqueued))
-            span.set_attribute("reconcile.failed", len(report.failed))
+            span.set_attribute(spans.RECONCILE_RECOVERED, len(report.recovered))
+            span.set_attribute(spans.RECONCILE_ENQUEUED, len(report.enqueued))
+            span.set_attribute(spans.RECONCILE_FAILED, len(report.failed))
         if report.changed:
             log.info("reconcile pass: %s", report.as_dict())
         return report

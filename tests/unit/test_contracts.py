@@ -37,3 +37,20 @@ def test_worker_names_and_incarnations() -> None:
     assert rq.worker_matches(rq.worker_name(42, incarnation=1, host="h"), name)
     assert not rq.worker_matches("notepipe.h.421", name)
     assert not rq.worker_matches(None, name)
+
+
+def test_span_outcomes_include_unknown_and_the_harness_reads_the_same_names() -> None:
+    from harness import spans as harness_spans
+    from notepipe.contracts import spans
+
+    assert [o.value for o in spans.Outcome] == [
+        "completed",
+        "retry",
+        "failed",
+        "fenced",
+        "skipped",
+        "unknown",
+    ]
+    assert harness_spans.ATTEMPT_SPAN == spans.ATTEMPT_SPAN == "note.attempt"
+    assert harness_spans.ATTR_OUTCOME == spans.NOTE_OUTCOME == "note.outcome"
+    assert harness_spans.ATTR_LEASE_UNTIL == spans.NOTE_LEASE_UNTIL

@@ -22,6 +22,7 @@ from notepipe.api.schemas import (
     NoteSummary,
     note_in_model,
 )
+from notepipe.contracts import spans
 from notepipe.errors import EnqueueFailed
 from notepipe.models import NoteStatus
 from notepipe.store import ledger
@@ -48,7 +49,7 @@ def notes_router(backends: Backends) -> APIRouter:
         with backends.db() as conn:
             row = ledger.create_note(conn, note.content, note.metadata, current_trace_context())
         note_id = int(row["id"])
-        trace.get_current_span().set_attribute("note.id", note_id)
+        trace.get_current_span().set_attribute(spans.NOTE_ID, note_id)
         try:
             job_id = backends.note_queue.enqueue_note(note_id, trace_context=row["trace_context"])
         except EnqueueFailed as exc:

@@ -13,6 +13,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from notepipe.contracts import rq as rq_contract
+from notepipe.contracts import spans
 from notepipe.errors import EnqueueFailed
 from notepipe.redact import redact_text
 from notepipe.settings import Settings
@@ -66,15 +67,19 @@ class RQNoteQueue:
         """
         job_id = rq_contract.job_id(note_id, attempts_made)
         with tracer.start_as_current_span(
-            "note.enqueue",
+            spans.ENQUEUE_SPAN,
             kind=trace.SpanKind.PRODUCER,
-            attributes={"note.id": note_id, "note.attempt": attempts_made, "rq.job.id": job_id},
+            attributes={
+                spans.NOTE_ID: note_id,
+                spans.NOTE_ATTEMPT: attempts_made,
+                spans.RQ_JOB_ID: job_id,
+            },
         ) as span:
             meta: dict[str, object] = {"note_id": note_id, "attempts_made": attempts_made}
             meta.update(dict(trace_context or {}))
             try:
                 if not force and self._is_live(job_id):
-                    span.set_attribute("rq.enqueue.duplicate", True)
+                    span.set_attribute(spans.RQ_ENQUEUE_DUPLICATE, True)
                     return job_id
                 self.queue.enqueue(
                     JOB_FUNC,

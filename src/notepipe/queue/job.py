@@ -11,6 +11,8 @@ from opentelemetry import trace
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
+from notepipe.contracts import spans
+from notepipe.contracts.spans import Outcome
 from notepipe.models import EndCause, NoteStatus
 from notepipe.queue.heartbeat import LeaseHeartbeat
 from notepipe.queue.runtime import get_runtime
@@ -40,13 +42,13 @@ def process_note_job(note_id: int) -> dict[str, Any]:
     ) or f"{socket.gethostname()}.{os.getpid()}"
 
     span_attrs: dict[str, str | int] = {
-        "note.id": note_id,
-        "rq.job.id": job_id,
-        "rq.worker": worker,
+        spans.NOTE_ID: note_id,
+        spans.RQ_JOB_ID: job_id,
+        spans.RQ_WORKER: worker,
     }
     try:
         with tracer.start_as_current_span(
-            "note.attempt",
+            spans.ATTEMPT_SPAN,
             context=context_from(meta),
             kind=trace.SpanKind.CONSUMER,
             attributes=span_attrs,
@@ -57,8 +59,8 @@ def process_note_job(note_id: int) -> dict[str, Any]:
             except BaseException as exc:
                 # Failing outside the stages (the ledger or Redis dropped mid-write), the
                 # attempt cannot know whether its last write committed: the lease decides.
-                if not getattr(span, "attributes", {}).get("note.outcome"):
-                    span.set_attribute("note.outcome", "unknown")
+                if not getattr(span, "attributes", {}).get(spans.NOTE_OUTCOME):
+                    span.set_attribute(spans.NOTE_OUTCOME, Outcome.UNKNOWN)
                     span.record_exception(exc)
                 raise
     finally:
@@ -81,17 +83,17 @@ def _run_attempt(
             retry_intervals=settings.retry_intervals,
         )
         if isinstance(claimed, ledger.ClaimRefused):
-            span.set_attribute("note.outcome", "skipped")
-            span.set_attribute("note.skip_reason", claimed.reason)
+            span.set_attribute(spans.NOTE_OUTCOME, Outcome.SKIPPED)
+            span.set_attribute(spans.NOTE_SKIP_REASON, claimed.reason)
             if claimed.attempt is not None:
-                span.set_attribute("note.attempt", claimed.attempt)
+                span.set_attribute(spans.NOTE_ATTEMPT, claimed.attempt)
             log.info("note %s not claimed by job %s: %s", note_id, job_id, claimed.reason)
-            return {"outcome": "skipped", "reason": claimed.reason}
+            return {"outcome": Outcome.SKIPPED, "reason": claimed.reason}
 
         attempt = claimed.attempt
-        span.set_attribute("note.attempt", attempt)
+        span.set_attribute(spans.NOTE_ATTEMPT, attempt)
         if claimed.lease_until is not None:
-            span.set_attribute("note.lease_until", claimed.lease_until.isoformat())
+            span.set_attribute(spans.NOTE_LEASE_UNTIL, claimed.lease_until.isoformat())
         with LeaseHeartbeat(settings, note_id, attempt, shared=conn) as heartbeat:
             try:
                 enrichment = enrich(
@@ -108,19 +110,19 @@ def _run_attempt(
                 raise
         _lease_evidence(span, heartbeat)
         if ledger.complete(conn, note_id, attempt, enrichment):
-            span.set_attribute("note.outcome", "completed")
-            return {"outcome": "completed", "attempt": attempt}
-        span.set_attribute("note.outcome", "fenced")
-        span.set_attribute("note.fenced_by_heartbeat", heartbeat.fenced)
+            span.set_attribute(spans.NOTE_OUTCOME, Outcome.COMPLETED)
+            return {"outcome": Outcome.COMPLETED, "attempt": attempt}
+        span.set_attribute(spans.NOTE_OUTCOME, Outcome.FENCED)
+        span.set_attribute(spans.NOTE_FENCED_BY_HEARTBEAT, heartbeat.fenced)
         log.warning("note %s attempt %s finished but was fenced out", note_id, attempt)
-        return {"outcome": "fenced", "attempt": attempt}
+        return {"outcome": Outcome.FENCED, "attempt": attempt}
 
 
 def _lease_evidence(span: trace.Span, heartbeat: LeaseHeartbeat) -> None:
     """The span carries the last lease this attempt held (the checker's evidence that
     the attempt was alive until then, whatever a recovery records)."""
     if heartbeat.lease_until is not None:
-        span.set_attribute("note.lease_until", heartbeat.lease_until.isoformat())
+        span.set_attribute(spans.NOTE_LEASE_UNTIL, heartbeat.lease_until.isoformat())
 
 
 def _record_failure(
@@ -146,10 +148,10 @@ def _record_failure(
         cause=EndCause.TIMEOUT if timed_out else EndCause.ERROR,
     )
     if new_status is None:
-        span.set_attribute("note.outcome", "fenced")
+        span.set_attribute(spans.NOTE_OUTCOME, Outcome.FENCED)
     elif new_status == NoteStatus.FAILED:
-        span.set_attribute("note.outcome", "failed")
+        span.set_attribute(spans.NOTE_OUTCOME, Outcome.FAILED)
         if job is not None:
             job.retries_left = 0  # terminal in the ledger: RQ must not run it again
     else:
-        span.set_attribute("note.outcome", "retry")
+        span.set_attribute(spans.NOTE_OUTCOME, Outcome.RETRY)
