@@ -32,6 +32,7 @@ from harness.checker.history import (
     TERMINAL,
     CheckConfig,
     FaultWindow,
+    LedgerNote,
     RqSnapshot,
 )
 from harness.checker.timeline import NoteTimeline
@@ -94,90 +95,118 @@ def classify_note(
 ) -> Classification:
     """Classify one note; the reason names the evidence."""
     note = timeline.note
-    attempts = len(timeline.attempts)
-
-    def result(note_class: NoteClass, reason: str) -> Classification:
-        status = note.status if note is not None else None
-        return Classification(
-            timeline.note_id, note_class, reason, timeline.trace_ids, attempts, status
-        )
-
     if note is None:
-        if timeline.accepted_at is not None:
-            return result(
-                NoteClass.LOST,
-                f"accepted by the client at {timeline.accepted_at.isoformat()} "
-                "but absent from the ledger",
-            )
-        return result(NoteClass.LOST, "seen in traces but absent from the ledger")
+        verdict = _absent(timeline)
+    elif (duplicated := _duplicated(timeline)) is not None:
+        verdict = duplicated
+    elif note.status == COMPLETED:
+        verdict = _completed(timeline, note)
+    elif note.status == FAILED:
+        verdict = _failed(timeline, config, faults)
+    else:
+        verdict = _unfinished(timeline, note, config, observed_at, deadline, rq)
+    return Classification(
+        timeline.note_id,
+        verdict[0],
+        verdict[1],
+        timeline.trace_ids,
+        len(timeline.attempts),
+        note.status if note is not None else None,
+    )
 
+
+Verdict = tuple[NoteClass, str]
+
+
+def _absent(timeline: NoteTimeline) -> Verdict:
+    if timeline.accepted_at is not None:
+        return (
+            NoteClass.LOST,
+            f"accepted by the client at {timeline.accepted_at.isoformat()} "
+            "but absent from the ledger",
+        )
+    return NoteClass.LOST, "seen in traces but absent from the ledger"
+
+
+def _duplicated(timeline: NoteTimeline) -> Verdict | None:
     completions = timeline.completions
     if len(completions) > 1:
         by = ", ".join(str(e.attempt) for e in completions)
-        return result(NoteClass.DUPLICATED, f"{len(completions)} completions (attempts {by})")
+        return NoteClass.DUPLICATED, f"{len(completions)} completions (attempts {by})"
     terminal = timeline.terminal_event
     if terminal is not None:
         later = timeline.events[timeline.events.index(terminal) + 1 :]
         if any(e.to_status == COMPLETED for e in later):
-            return result(
-                NoteClass.DUPLICATED, f"completed after terminal status {terminal.to_status!r}"
-            )
+            return NoteClass.DUPLICATED, f"completed after terminal status {terminal.to_status!r}"
+    return None
 
-    if note.status == COMPLETED:
-        recovered = [a.number for a in timeline.attempts if a.recovered]
-        if recovered:
-            return result(
-                NoteClass.RECOVERED,
-                f"completed by attempt {note.attempt} after recovery of attempt(s) {recovered}",
-            )
-        return result(NoteClass.COMPLETED, f"completed by attempt {note.attempt}")
 
-    if note.status == FAILED:
-        causes = [a.cause for a in timeline.attempts]
-        if attempts < config.max_attempts:
-            return result(
-                NoteClass.FAILED_UNEXPECTEDLY,
-                f"failed after {attempts} attempt(s) of a budget of {config.max_attempts} "
-                f"(causes {causes})",
-            )
-        problems = [
-            f"attempt {a.number} {problem}"
-            for a in timeline.attempts
-            if (problem := end_problem(timeline, a, config, faults)) is not None
-        ]
-        if problems:
-            return result(
-                NoteClass.FAILED_UNEXPECTEDLY,
-                f"failed after {attempts} attempts, not as designed: {'; '.join(problems)}",
-            )
-        return result(
-            NoteClass.FAILED_AS_DESIGNED,
-            f"failed after {attempts} of {config.max_attempts} attempts, each ended as "
-            f"designed (causes {causes})",
+def _completed(timeline: NoteTimeline, note: LedgerNote) -> Verdict:
+    recovered = [a.number for a in timeline.attempts if a.recovered]
+    if recovered:
+        return (
+            NoteClass.RECOVERED,
+            f"completed by attempt {note.attempt} after recovery of attempt(s) {recovered}",
         )
+    return NoteClass.COMPLETED, f"completed by attempt {note.attempt}"
 
+
+def _failed(timeline: NoteTimeline, config: CheckConfig, faults: Sequence[FaultWindow]) -> Verdict:
+    attempts = len(timeline.attempts)
+    causes = [a.cause for a in timeline.attempts]
+    if attempts < config.max_attempts:
+        return (
+            NoteClass.FAILED_UNEXPECTEDLY,
+            f"failed after {attempts} attempt(s) of a budget of {config.max_attempts} "
+            f"(causes {causes})",
+        )
+    problems = [
+        f"attempt {a.number} {problem}"
+        for a in timeline.attempts
+        if (problem := end_problem(timeline, a, config, faults)) is not None
+    ]
+    if problems:
+        return (
+            NoteClass.FAILED_UNEXPECTEDLY,
+            f"failed after {attempts} attempts, not as designed: {'; '.join(problems)}",
+        )
+    return (
+        NoteClass.FAILED_AS_DESIGNED,
+        f"failed after {attempts} of {config.max_attempts} attempts, each ended as "
+        f"designed (causes {causes})",
+    )
+
+
+def _unfinished(
+    timeline: NoteTimeline,
+    note: LedgerNote,
+    config: CheckConfig,
+    observed_at: datetime,
+    deadline: datetime | None,
+    rq: RqSnapshot | None,
+) -> Verdict:
     assert note.status not in TERMINAL
     if deadline is None:
-        return result(NoteClass.IN_FLIGHT, f"{note.status}, with no acceptance time to judge by")
+        return NoteClass.IN_FLIGHT, f"{note.status}, with no acceptance time to judge by"
     if observed_at <= deadline + timedelta(seconds=config.tolerance_s):
-        return result(
+        return (
             NoteClass.IN_FLIGHT,
             f"{note.status} when observed at {observed_at.isoformat()}, "
             f"before its deadline {deadline.isoformat()}",
         )
-    live = sorted(timeline.job_ids & live_job_ids(rq))
     if rq is None:
-        return result(
+        return (
             NoteClass.STUCK,
             f"still {note.status} past its deadline {deadline.isoformat()} "
             "(no RQ snapshot: whether a job is live is unknown)",
         )
+    live = sorted(timeline.job_ids & live_job_ids(rq))
     if live:
-        return result(
+        return (
             NoteClass.STUCK,
             f"still {note.status} past its deadline {deadline.isoformat()}; live job(s) {live}",
         )
-    return result(
+    return (
         NoteClass.LOST,
         f"still {note.status} past its deadline {deadline.isoformat()} with no live job in RQ",
     )

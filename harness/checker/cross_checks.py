@@ -9,7 +9,7 @@ from harness.checker.causes import overlapping_faults
 from harness.checker.context import CheckContext, Violation
 from harness.checker.history import COMPLETED, TERMINAL
 from harness.checker.timeline import ns_to_datetime, span_attempt, span_outcome
-from harness.spans import ATTEMPT_SPAN
+from harness.spans import ATTEMPT_SPAN, Outcome
 
 #: RQ job statuses that mean "may still run".
 LIVE_JOB_STATUSES: frozenset[str] = frozenset({"queued", "started", "scheduled", "deferred"})
@@ -67,6 +67,12 @@ def traces_agree(ctx: CheckContext) -> list[Violation]:
     match a ledger attempt; spans without ``note.attempt`` (the claim itself
     failed) are ignored unless they report a completion.
     """
+    return _spans_against_ledger(ctx) + _completions_against_spans(ctx)
+
+
+def _spans_against_ledger(ctx: CheckContext) -> list[Violation]:
+    """Every attempt span names an attempt the ledger has, and claims no completion the
+    ledger does not record."""
     out: list[Violation] = []
     for span in ctx.history.spans:
         if span.name != ATTEMPT_SPAN:
@@ -91,7 +97,7 @@ def traces_agree(ctx: CheckContext) -> list[Violation]:
         if timeline.note is None:
             msg = f"{where} reports attempt {number} of a note absent from the ledger"
             out.append(ctx.violation("traces_agree", note_id, msg, attempt=number))
-        elif number not in attempts and outcome != "skipped":
+        elif number not in attempts and outcome != Outcome.SKIPPED:
             msg = f"{where} reports attempt {number}; the ledger has attempts {sorted(attempts)}"
             out.append(ctx.violation("traces_agree", note_id, msg, attempt=number))
         elif outcome == COMPLETED and attempts[number].outcome != COMPLETED:
@@ -100,6 +106,13 @@ def traces_agree(ctx: CheckContext) -> list[Violation]:
                 f"with {attempts[number].outcome}"
             )
             out.append(ctx.violation("traces_agree", note_id, msg, attempt=number))
+    return out
+
+
+def _completions_against_spans(ctx: CheckContext) -> list[Violation]:
+    """An attempt the ledger completed has one span, reporting ``completed`` (or
+    ``unknown`` under a fault)."""
+    out: list[Violation] = []
     for t in ctx.ledger_timelines():
         for a in t.attempts:
             if a.outcome != COMPLETED or not a.spans:
@@ -116,7 +129,7 @@ def traces_agree(ctx: CheckContext) -> list[Violation]:
             # "unknown": the attempt's last write raised (the connection dropped around
             # COMMIT), so its span cannot know whether it took effect; only a fault explains it.
             start, end = ns_to_datetime(span.start_ns), ns_to_datetime(span.end_ns)
-            if outcome == "unknown" and overlapping_faults(ctx.history.faults, start, end):
+            if outcome == Outcome.UNKNOWN and overlapping_faults(ctx.history.faults, start, end):
                 continue
             msg = f"ledger completed attempt {a.number}; its span reports {outcome!r}"
             out.append(ctx.violation("traces_agree", t.note_id, msg, attempt=a.number))

@@ -72,25 +72,11 @@ class _Scanner:
         while True:
             c = self.skip_space()
             if c == ord("{"):
-                self.pos += 1
-                if len(self.stack) >= MAX_DEPTH:
-                    raise GoSyntaxError("exceeded max depth")
-                c = self.skip_space()
-                if c == ord("}"):
-                    self.pos += 1
-                else:
-                    self.stack.append("key")
+                if not self.open_container(ord("}"), "key"):
                     self.key()
                     continue
             elif c == ord("["):
-                self.pos += 1
-                if len(self.stack) >= MAX_DEPTH:
-                    raise GoSyntaxError("exceeded max depth")
-                c = self.skip_space()
-                if c == ord("]"):
-                    self.pos += 1
-                else:
-                    self.stack.append("array")
+                if not self.open_container(ord("]"), "array"):
                     continue
             elif c == ord('"'):
                 self.pos += 1
@@ -103,6 +89,17 @@ class _Scanner:
                 raise _error(c, "looking for beginning of value")
             if self.end_value():
                 return self.pos
+
+    def open_container(self, close: int, state: str) -> bool:
+        """Past ``{`` or ``[``: True if it closes at once (empty), else ``state`` is pushed."""
+        self.pos += 1
+        if len(self.stack) >= MAX_DEPTH:
+            raise GoSyntaxError("exceeded max depth")
+        if self.skip_space() == close:
+            self.pos += 1
+            return True
+        self.stack.append(state)
+        return False
 
     def key(self) -> None:
         c = self.skip_space()
