@@ -72,7 +72,7 @@ class Calibration:
 
 def calibrate(stack: PipelineStack, *, notes: int = CALIBRATION_NOTES) -> Calibration:
     """Drain ``notes`` plain notes through ``stack`` (started) and derive the budget."""
-    assert stack.api is not None and stack.api.url is not None and stack.observer is not None
+    assert stack.api is not None and stack.api.url is not None and stack.direct_settings is not None
     client = ClientHistory()
     loader = threading.Thread(
         target=run_load,
@@ -88,7 +88,7 @@ def calibrate(stack: PipelineStack, *, notes: int = CALIBRATION_NOTES) -> Calibr
             f"(accepted {len(client.accepted)}, left {leftover}); check the stack's logs in "
             f"{stack.log_dir}, or give --notepipe-service-budget SECONDS"
         )
-    with psycopg.connect(stack.observer.database_dsn, connect_timeout=10) as conn:
+    with psycopg.connect(stack.direct_settings.database_dsn, connect_timeout=10) as conn:
         row = conn.execute(
             "SELECT min(at) FILTER (WHERE to_status = 'processing'),"
             " max(at) FILTER (WHERE to_status = 'completed'),"

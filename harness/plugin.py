@@ -138,7 +138,7 @@ _CONFIG: dict[str, pytest.Config] = {}
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if getattr(session.config, "workerinput", None):
         return  # an xdist worker: the controller writes the report
-    from harness.reporting import write_session_report
+    from harness.report.session import write_session_report
 
     nsession = session.config.stash[SESSION_KEY]
     try:
@@ -148,7 +148,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    from harness.reporting import print_verdict_table
+    from harness.report.session import print_verdict_table
 
     print_verdict_table(terminalreporter, config.stash[SESSION_KEY])
 

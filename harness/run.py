@@ -17,12 +17,12 @@ from typing import Any
 
 from harness.calibration import DEFAULT_SERVICE_BUDGET_S
 from harness.checker import CheckConfig, CheckResult, FaultWindow, History, check
+from harness.fault_spans import HarnessTracing
 from harness.faults.proof import confirm_faults, prove_faults
 from harness.load import ClientHistory, LoadSpec, run_load
 from harness.progress import RunProgress
 from harness.schedule import FaultRecord, Schedule, ScheduleRunner
 from harness.stack import PipelineStack
-from harness.tracing import HarnessTracing
 from notepipe.deadlines import time_to_terminal
 
 #: Allowance on top of time_to_terminal for the quiescence wait (process start-up, load).

@@ -19,8 +19,8 @@ from harness.errors import HarnessConfigError
 from harness.faults import Effect, Fault, FaultMissed, FaultSpec, build_fault, validate_spec
 
 if TYPE_CHECKING:
+    from harness.fault_spans import HarnessTracing
     from harness.stack import PipelineStack
-    from harness.tracing import HarnessTracing
 
 log = logging.getLogger(__name__)
 

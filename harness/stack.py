@@ -137,7 +137,8 @@ class PipelineStack:
         self.reconciler: PipelineProcess | None = None
         self._next_worker = 0
         self.settings: Settings | None = None
-        self.observer: Settings | None = None
+        #: The services' own addresses (no proxy, no pooler): what the harness reads with.
+        self.direct_settings: Settings | None = None
         self._collector_baseline = (
             (collector.stats.rejected_requests, collector.stats.rejected_spans)
             if collector is not None
@@ -159,7 +160,9 @@ class PipelineStack:
             pipeline_redis = _with_path(direct_redis, port=self.proxies["redis"].listen_port)
         values = {**self.options.defaults, **self.options.settings}
         self.settings = load_settings(**values, redis_url=pipeline_redis, database_url=pipeline_pg)
-        self.observer = load_settings(**values, redis_url=direct_redis, database_url=direct_pg)
+        self.direct_settings = load_settings(
+            **values, redis_url=direct_redis, database_url=direct_pg
+        )
         if self.options.fresh_database:
             with psycopg.connect(self.postgres_service.url, autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
@@ -179,7 +182,7 @@ class PipelineStack:
                 self.settings, self.log_dir, port=self.options.api_port, extra_env=otel
             )
         for worker in self.workers:
-            wait_worker_registered(self.observer.redis_dsn, worker)
+            wait_worker_registered(self.direct_settings.redis_dsn, worker)
         if self.options.reconciler:
             self.reconciler = start_reconciler(self.settings, self.log_dir, extra_env=otel)
         self.start_seconds = time.monotonic() - began
@@ -321,13 +324,13 @@ class PipelineStack:
             ) from None
 
     # ---------------------------------------------------------------- observation
-    def _observer(self) -> Settings:
-        assert self.observer is not None, "start() the stack first"
-        return self.observer
+    def _direct_settings(self) -> Settings:
+        assert self.direct_settings is not None, "start() the stack first"
+        return self.direct_settings
 
     def pending_work(self) -> dict[str, int]:
         """Non-terminal notes in the ledger and jobs left in Redis (read directly, raw)."""
-        observer = self._observer()
+        observer = self._direct_settings()
         with psycopg.connect(observer.database_dsn, connect_timeout=5) as conn:
             row = conn.execute(
                 "SELECT count(*) FROM notes WHERE status NOT IN ('completed', 'failed')"
@@ -373,7 +376,7 @@ class PipelineStack:
         return {}
 
     def history(self, *, accepted: Mapping[int, datetime], faults: tuple[Any, ...] = ()) -> History:
-        observer = self._observer()
+        observer = self._direct_settings()
         errors: dict[str, str] = {}
         notes: tuple[Any, ...] = ()
         events: tuple[Any, ...] = ()
@@ -439,7 +442,7 @@ class PipelineStack:
 
         Waiting on the witness itself, not on the span count going quiet: the reconciler's
         pass spans keep that count growing for ever."""
-        from harness.checker.telemetry import unwitnessed_attempts
+        from harness.checker.span_gaps import unwitnessed_attempts
         from harness.checker.timeline import build_timelines
 
         latest: list[History] = []

@@ -24,10 +24,10 @@ LATE = 2  # jobs redelivered again once they have run past the retry interval
 
 def test_duplicate_delivery(notepipe_stack: MakeStack, notepipe_run: MakeRun) -> None:
     stack = notepipe_stack(workers=4)
-    assert stack.observer is not None and stack.settings is not None
-    client = redis.Redis.from_url(stack.observer.redis_dsn)
-    queue_key = f"rq:queue:{stack.observer.queue_name}"
-    wip_key = f"rq:wip:{stack.observer.queue_name}"
+    assert stack.direct_settings is not None and stack.settings is not None
+    client = redis.Redis.from_url(stack.direct_settings.redis_dsn)
+    queue_key = f"rq:queue:{stack.direct_settings.queue_name}"
+    wip_key = f"rq:wip:{stack.direct_settings.queue_name}"
     # From here on only the note's status (not the retry gate) can refuse the duplicate.
     late_after = stack.settings.retry_interval(1) + 1.0
     duplicated: set[str] = set()

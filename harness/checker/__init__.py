@@ -18,7 +18,7 @@ from harness.checker.history import (
     RqSnapshot,
 )
 from harness.checker.readers import read_ledger, read_rq_snapshot
-from harness.checker.telemetry import TelemetryLoss
+from harness.checker.span_gaps import TelemetryLoss
 from harness.checker.verdict import CheckResult, check
 
 __all__ = [

@@ -17,7 +17,7 @@ from harness.checker.context import CheckContext, Violation
 from harness.checker.history import CheckConfig, History
 from harness.checker.invariants import INVARIANTS
 from harness.checker.oracle import NoteDeadline, margins, note_deadlines
-from harness.checker.telemetry import TelemetryLoss, telemetry_loss, unwitnessed_attempts
+from harness.checker.span_gaps import TelemetryLoss, telemetry_loss, unwitnessed_attempts
 from harness.checker.timeline import build_timelines, job_owners
 
 Verdict = Literal["valid", "invalid", "unknown"]

@@ -120,8 +120,8 @@ def _print_ready(stack: PipelineStack, started: float, env_file: Path | None) ->
     print(f"notepipe stack ready in {time.monotonic() - started:.1f}s", flush=True)
     print(f"  API        {stack.api.url}  (docs: {stack.api.url}/docs)")
     print(f"  Redis      {redact_url(stack.settings.redis_dsn)}")
-    assert stack.observer is not None
-    print(f"  PostgreSQL {redact_url(stack.observer.database_dsn)}")
+    assert stack.direct_settings is not None
+    print(f"  PostgreSQL {redact_url(stack.direct_settings.database_dsn)}")
     if stack.pooler is not None:
         print(
             f"  PgBouncer  {redact_url(stack.settings.database_dsn)} (the pipeline's DATABASE_URL)"
@@ -191,14 +191,14 @@ def stack_up(
             workdir, workers=workers, api_port=api_port or None, env=env, pooler=pooler
         ) as stack:
             assert stack.api is not None and stack.settings is not None
-            assert stack.observer is not None
+            assert stack.direct_settings is not None
             write_atomic(state_file, _state(stack))
             if env_file:
                 lines = {
                     "NOTEPIPE_API_URL": str(stack.api.url),
                     "NOTEPIPE_REDIS_URL": stack.settings.redis_dsn,
                     "NOTEPIPE_DATABASE_URL": stack.settings.database_dsn,
-                    "NOTEPIPE_DIRECT_DATABASE_URL": stack.observer.database_dsn,
+                    "NOTEPIPE_DIRECT_DATABASE_URL": stack.direct_settings.database_dsn,
                     "NOTEPIPE_QUEUE_NAME": stack.settings.queue_name,
                 }
                 write_atomic(env_file, "".join(f"{k}={v}\n" for k, v in lines.items()))

@@ -62,9 +62,9 @@ class ScaleWorkers(Fault):
         added = []
         while len(self.stack.workers) < count:
             added.append(self.stack.add_worker())
-        if added and self.stack.observer is not None:
+        if added and self.stack.direct_settings is not None:
             for worker in added:  # scaled up = serving: each new worker registered with RQ
-                wait_worker_registered(self.stack.observer.redis_dsn, worker)
+                wait_worker_registered(self.stack.direct_settings.redis_dsn, worker)
         while len(self.stack.workers) > count:
             # Idle live workers first, newest first: the least work interrupted. A dead worker
             # stays: another fault's heal replaces it.
@@ -122,7 +122,7 @@ class KillAtAttempt(Fault):
         from harness.wait import WaitTimeout, wait_until
         from notepipe.contracts.rq import worker_matches
 
-        observer = self.stack.observer
+        observer = self.stack.direct_settings
         if observer is None:
             raise HarnessConfigError("kill_at_attempt needs a started stack")
         attempt = int(self.spec.params["attempt"])

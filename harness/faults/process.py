@@ -72,7 +72,7 @@ class WorkerFault(Fault):
     # ------------------------------------------------------------------ the ledger
     @contextlib.contextmanager
     def _ledger(self) -> Iterator[psycopg.Connection[Any]]:
-        observer = self.stack.observer
+        observer = self.stack.direct_settings
         if observer is None:
             raise HarnessConfigError(f"{self.kind} needs a started stack")
         with psycopg.connect(observer.database_dsn, connect_timeout=5, autocommit=True) as conn:

@@ -95,11 +95,11 @@ class RestartService(ServiceFault):
     def inject(self) -> None:
         service = self._service()
         self.jobs_before: dict[str, tuple[str, str]] | None = None
-        if self.spec.target == "redis" and self.stack.observer is not None:
+        if self.spec.target == "redis" and self.stack.direct_settings is not None:
             self.jobs_before = rq_jobs(
-                self.stack.observer.redis_dsn, self.stack.observer.queue_name
+                self.stack.direct_settings.redis_dsn, self.stack.direct_settings.queue_name
             )
-        elif self.stack.observer is not None:
+        elif self.stack.direct_settings is not None:
             self.effect.note(sessions_dropped=self._postgres_sessions())
         if self.spec.params.get("mode", "kill") == "kill":
             service.kill()
@@ -117,9 +117,9 @@ class RestartService(ServiceFault):
     def heal(self) -> None:
         self._service().restart(keep_data=bool(self.spec.params.get("keep_data", True)))
         before = getattr(self, "jobs_before", None)
-        if before is None or self.stack.observer is None:
+        if before is None or self.stack.direct_settings is None:
             return
-        after = rq_jobs(self.stack.observer.redis_dsn, self.stack.observer.queue_name)
+        after = rq_jobs(self.stack.direct_settings.redis_dsn, self.stack.direct_settings.queue_name)
         # Lost: gone, or re-created since (same id, a later creation: re-enqueued already).
         lost = sorted(
             j for j, (_, created) in before.items() if after.get(j, ("", ""))[1] != created
@@ -142,7 +142,7 @@ class RestartService(ServiceFault):
     def _postgres_sessions(self) -> int:
         import psycopg
 
-        observer = self.stack.observer
+        observer = self.stack.direct_settings
         assert observer is not None
         try:
             with psycopg.connect(observer.database_dsn, connect_timeout=5) as conn:

@@ -33,8 +33,8 @@ def record_scenario() -> Callable[[Any], None]:
 
 
 def _events(stack: PipelineStack, note_id: int) -> list[tuple[str | None, str, int, str | None]]:
-    assert stack.observer is not None
-    with psycopg.connect(stack.observer.database_dsn) as conn:
+    assert stack.direct_settings is not None
+    with psycopg.connect(stack.direct_settings.database_dsn) as conn:
         rows = conn.execute(
             "SELECT from_status, to_status, attempt, worker FROM note_events "
             "WHERE note_id = %s ORDER BY id",
@@ -44,8 +44,8 @@ def _events(stack: PipelineStack, note_id: int) -> list[tuple[str | None, str, i
 
 
 def _first_note(stack: PipelineStack) -> int:
-    assert stack.observer is not None
-    with psycopg.connect(stack.observer.database_dsn) as conn:
+    assert stack.direct_settings is not None
+    with psycopg.connect(stack.direct_settings.database_dsn) as conn:
         row = conn.execute("SELECT min(id) FROM notes").fetchone()
     assert row is not None
     return int(row[0])
@@ -111,8 +111,8 @@ def test_kill_at_attempt_kills_the_holder_of_note_0_in_attempts_1_and_2(
 
 def _registered_with_rq(stack: PipelineStack) -> int:
     """Live workers of the stack that RQ knows (their ``rq:worker:<name>`` key exists)."""
-    assert stack.observer is not None
-    client = redis.Redis.from_url(stack.observer.redis_dsn, socket_timeout=5)
+    assert stack.direct_settings is not None
+    client = redis.Redis.from_url(stack.direct_settings.redis_dsn, socket_timeout=5)
     try:
         return sum(
             bool(client.exists(f"rq:worker:{w.rq_worker_name}"))
@@ -166,11 +166,11 @@ def test_kill_any_note_in_attempt_1_then_scale_workers_up_and_down(
     scaled_away = [w for w in stack.retired if w.rq_worker_name != claims.get(1)]
     assert len(scaled_away) == 3  # two at the scale-up's heal, one by the scale-down
     assert [w.proc.returncode for w in scaled_away] == [0, 0, 0]
-    assert stack.observer is not None
+    assert stack.direct_settings is not None
 
     # Workers added by the scale-up took work: besides the two first workers and the killed
     # one's replacement, at least one more claimed notes.
-    with psycopg.connect(stack.observer.database_dsn) as conn:
+    with psycopg.connect(stack.direct_settings.database_dsn) as conn:
         row = conn.execute(
             "SELECT count(DISTINCT worker) FROM note_events WHERE to_status = 'processing'"
         ).fetchone()

@@ -56,7 +56,7 @@ pytestmark = pytest.mark.chaos
 
 
 def completed_note(stack):
-    with psycopg.connect(stack.observer.database_dsn) as conn:
+    with psycopg.connect(stack.direct_settings.database_dsn) as conn:
         row = conn.execute(
             "SELECT id, attempt, worker, job_id FROM notes WHERE status = 'completed' "
             "ORDER BY id LIMIT 1"
@@ -98,7 +98,7 @@ def test_zombie_completion(notepipe_stack, notepipe_run):
         note_id, attempt, worker, job_id = wait_until(
             lambda: completed_note(stack), 30, describe="a completed note"
         )
-        with psycopg.connect(stack.observer.database_dsn, autocommit=True) as conn:
+        with psycopg.connect(stack.direct_settings.database_dsn, autocommit=True) as conn:
             conn.execute(
                 "INSERT INTO note_events (note_id, from_status, to_status, attempt, worker, job_id)"
                 " VALUES (%s, 'processing', 'completed', %s, %s, %s)",
