@@ -74,10 +74,6 @@ class NoteTimeline:
     job_ids: frozenset[str] = field(default_factory=frozenset)
 
     @property
-    def in_ledger(self) -> bool:
-        return self.note is not None
-
-    @property
     def terminal_event(self) -> LedgerEvent | None:
         """The first event entering a terminal status."""
         return next((e for e in self.events if e.to_status in TERMINAL), None)

@@ -50,9 +50,6 @@ class CheckResult:
     def valid(self) -> bool:
         return self.verdict == "valid"
 
-    def notes_in(self, note_class: NoteClass) -> list[int]:
-        return sorted(n for n, c in self.classifications.items() if c.note_class is note_class)
-
     def violations_of(self, invariant: str) -> list[Violation]:
         return [v for v in self.violations if v.invariant == invariant]
 
