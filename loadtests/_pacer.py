@@ -11,6 +11,11 @@ A user that falls behind (its previous POST took longer than the gap) sends at
 once, without skipping its missed arrivals, and the lag is reported. The POST's
 latency *measured from its scheduled arrival* (wrk2's correction) is reported
 as request type ``open``: it includes the time the request waited to be sent.
+
+Why not the harness's generator (``harness/load.py``, used by the scenarios and the
+capacity sweep): that one dispatches from a thread into a thread pool; here each
+Locust user is a gevent greenlet that Locust schedules, counts and reports, so the
+pacing has to live inside the user (``gevent.sleep``).
 """
 
 from __future__ import annotations
