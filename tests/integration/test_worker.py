@@ -12,8 +12,8 @@ import redis
 from harness.chaos_stage import CHAOS_STAGE
 from harness.processes import start_worker, wait_worker_registered
 from harness.wait import wait_until
+from notepipe.contracts import rq
 from notepipe.deadlines import time_to_terminal
-from notepipe.models import job_id_for
 from notepipe.queue.connection import redis_connection
 from notepipe.queue.enqueue import RQNoteQueue
 from notepipe.reconcile import Reconciler
@@ -62,14 +62,14 @@ def test_worker_enriches_a_note(
 def test_jobs_travel_as_json_not_pickle(ledger_conn: Conn, pipeline_settings: Settings) -> None:
     note_id = _submit(ledger_conn, pipeline_settings, "json on the wire")
     raw = redis.Redis.from_url(pipeline_settings.redis_dsn)
-    data = raw.hget(f"rq:job:{job_id_for(note_id, 0)}", "data")
+    data = raw.hget(rq.job_key(rq.job_id(note_id, 0)), "data")
     assert data is not None
     payload = zlib.decompress(data)
     assert not payload.startswith(b"\x80"), "pickle protocol header found on the wire"
     decoded = json.loads(payload)
     assert decoded[0] == "notepipe.queue.job.process_note_job"
     assert decoded[2] == [note_id]
-    job = raw.hgetall(f"rq:job:{job_id_for(note_id, 0)}")
+    job = raw.hgetall(rq.job_key(rq.job_id(note_id, 0)))
     assert int(job[b"timeout"]) == int(pipeline_settings.job_timeout)
     assert json.loads(job[b"meta"])["note_id"] == note_id
 
