@@ -296,7 +296,8 @@ class PipelineStack:
         it finished hit nothing, and the run was ``unknown``)."""
         with contextlib.suppress(WaitTimeout):
             wait_until(
-                lambda: "shutdown" in victim.logs(10).lower() or not victim.alive(),
+                # RQ logs "warm shut down requested".
+                lambda: "shut down" in victim.logs(10).lower() or not victim.alive(),
                 3,
                 describe=f"{victim.name} to start its warm shutdown",
                 interval=0.02,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from harness.processes import PipelineProcess
 
 WORKER_TARGETS = "'busy', 'any' or 'worker-N'"
+#: RQ's cold shutdown: a second SIGTERM counts only >= 1 s after the first.
+RQ_SECOND_SIGNAL_AFTER_S = 1.1
 
 
 class WorkerFault(Fault):
@@ -64,10 +67,6 @@ class WorkerFault(Fault):
                 f"{cls.kind}: params.timeout (how long to wait for a busy worker) must be a "
                 f"positive number of seconds; got {timeout!r}"
             )
-
-    def min_claim_age(self) -> float:
-        """``busy`` also needs a claim this old (s); see :class:`TermWorker`."""
-        return 0.0
 
     # ------------------------------------------------------------------ the ledger
     @contextlib.contextmanager
@@ -119,11 +118,7 @@ class WorkerFault(Fault):
             candidates = [
                 w
                 for w in self.stack.workers
-                if w.alive()
-                and any(
-                    worker_matches(c.worker, w.rq_worker_name) and c.age_s >= self.min_claim_age()
-                    for c in claims
-                )
+                if w.alive() and any(worker_matches(c.worker, w.rq_worker_name) for c in claims)
             ]
             if not candidates:
                 return None
@@ -146,10 +141,8 @@ class WorkerFault(Fault):
                 transient=(psycopg.OperationalError,),
             )
         except WaitTimeout:
-            age = self.min_claim_age()
-            aged = f" for >= {age:g} s" if age else ""
             raise FaultMissed(
-                f"no worker was busy (holding a note in the ledger{aged}) within {timeout:g} s"
+                f"no worker was busy (holding a note in the ledger) within {timeout:g} s"
                 f" ({raced[0]} finished its job while being seized); raise params.timeout or "
                 "post slower notes"
             ) from None
@@ -173,10 +166,14 @@ def freeze(worker: PipelineProcess) -> list[int]:
     return pids
 
 
-def thaw(worker: PipelineProcess, pids: Sequence[int]) -> None:
+def thaw_pids(pids: Sequence[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)
+
+
+def thaw(worker: PipelineProcess, pids: Sequence[int]) -> None:
+    thaw_pids(pids)
     worker.resume()
 
 
@@ -257,7 +254,9 @@ class KillHorse(WorkerFault):
 
 class TermWorker(WorkerFault):
     """SIGTERM: warm shutdown (the current job finishes); ``forced`` sends a second one
-    (RQ's cold shutdown kills the horse). Heal waits for the exit and starts a replacement.
+    1.1 s later (RQ ignores a second signal within 1 s), holding the horse stopped in
+    between so its job is still running when RQ's cold shutdown kills it.
+    Heal waits for the exit and starts a replacement.
 
     Records the jobs in flight at the (first) SIGTERM; ``forced`` also the attempts the
     cold shutdown interrupted (a miss if they all finished first)."""
@@ -269,20 +268,34 @@ class TermWorker(WorkerFault):
     def forced(self) -> bool:
         return bool(self.spec.params.get("forced"))
 
-    def min_claim_age(self) -> float:
-        # A forced shutdown needs a job with time left between the two signals: a claim a
-        # little old is a slow note (fast ones end in milliseconds).
-        return 0.2 if self.forced else 0.0
-
     def inject(self) -> None:
         victim, held, frozen = self.seize()
         self.victim, self.target = victim, victim.name
         self.in_flight = held
         victim.signal_leader(signal.SIGTERM)  # queued while frozen: delivered on SIGCONT
-        thaw(victim, frozen)
+        first = time.monotonic()
+        horses = victim.horses() if self.forced else []
+        # Forced: the horses stay stopped until the second SIGTERM, so the jobs in flight
+        # cannot finish in between (RQ ignores a second signal less than 1 s after the
+        # first, longer than most jobs); RQ's cold shutdown then SIGKILLs them.
+        thaw(victim, [p for p in frozen if p not in horses])
         if self.forced:
-            self.stack.wait_a_moment_for_shutdown_start(victim)
-            victim.signal_leader(signal.SIGTERM)
+            try:
+                self.stack.wait_a_moment_for_shutdown_start(victim)
+                # A deliberate pause of RQ's protocol, not a wait for a condition.
+                time.sleep(max(0.0, RQ_SECOND_SIGNAL_AFTER_S - (time.monotonic() - first)))
+                victim.signal_leader(signal.SIGTERM)
+                # Thawed too early, a horse could still finish before RQ kills it.
+                with contextlib.suppress(WaitTimeout):
+                    wait_until(
+                        lambda: not victim.alive(),
+                        5,
+                        describe=f"{victim.name}'s cold shutdown",
+                        interval=0.01,
+                        max_interval=0.05,
+                    )
+            finally:
+                thaw_pids(horses)
         evidence = {"pid": victim.pid, "in_flight": self.claim_list(held)}
         self.effect.bit(
             f"SIGTERM{' x2' if self.forced else ''} to {self.describe(victim, held)}", **evidence

@@ -209,3 +209,13 @@ def test_worker_faults_refuse_service_targets(kind: str) -> None:
 def test_every_kind_is_registered_by_its_class() -> None:
     assert sorted(FAULT_KINDS) == sorted(cls.kind for cls in FAULT_KINDS.values())
     assert {"kill_worker", "toxic", "kill_at_attempt", "restart_service"} <= set(FAULT_KINDS)
+
+
+def test_term_worker_params_are_validated() -> None:
+    with pytest.raises(HarnessConfigError, match=r"term_worker: unknown params \['colour'\]"):
+        FaultSpec.from_dict(
+            {"kind": "term_worker", "at": 0, "target": "busy", "params": {"colour": 1}}
+        )
+    with pytest.raises(HarnessConfigError, match=r"term_worker: params\.timeout"):
+        FaultSpec.from_dict({"kind": "term_worker", "at": 0, "params": {"timeout": -1}})
+    FaultSpec.from_dict({"kind": "term_worker", "at": 0, "params": {"forced": True}})
