@@ -32,7 +32,7 @@ def peer_binary(name: str, env: Mapping[str, str] | None = None) -> Path | None:
 
 def missing_hint(name: str) -> str:
     return (
-        f"the real {name} is not built in {peers_dir()}; run `make peers` (needs Go >= 1.24 "
+        f"the real {name} is not built in {peers_dir()}; run `make peers` (needs Go >= 1.24.6 "
         f"and the Go module proxy), or set {DIR_ENV} to a folder holding {name}"
     )
 

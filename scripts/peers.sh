@@ -32,7 +32,7 @@ if [ -z "${GO:-}" ]; then
   if [ -z "$GO" ] && [ -x /usr/local/go/bin/go ]; then GO=/usr/local/go/bin/go; fi
 fi
 if [ -z "$GO" ] || ! [ -x "$GO" ]; then
-  fail "Go not found${GO:+ at GO=$GO} (install Go >= 1.24, e.g. from https://go.dev/dl/, and put it on PATH, or set GO=/path/to/go)"
+  fail "Go not found${GO:+ at GO=$GO} (install Go >= 1.24.6, e.g. from https://go.dev/dl/, and put it on PATH, or set GO=/path/to/go)"
 fi
 
 # tool name | binary | package | module whose version is printed

@@ -1,6 +1,6 @@
 module notepipe.local/peers/toxiproxy
 
-go 1.26.8
+go 1.23.0
 
 tool github.com/Shopify/toxiproxy/v2/cmd/server
 
