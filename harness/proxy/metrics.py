@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import resource
 import sys
 import time
 from collections import defaultdict
+
+import psutil
 
 _PROXY_HELP = {
     "toxiproxy_proxy_received_bytes_total": "The total bytes received from a proxy",
@@ -63,8 +64,8 @@ class Metrics:
     def _runtime(self) -> list[str]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         try:
-            fds = len(os.listdir("/proc/self/fd"))
-        except OSError:
+            fds = psutil.Process().num_fds()
+        except psutil.Error:
             fds = -1
         version = sys.version_info
         return [

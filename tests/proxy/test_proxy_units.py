@@ -117,3 +117,13 @@ def test_go_syntax_errors(body: bytes, message: str) -> None:
 def test_go_decoder_reads_only_the_first_value() -> None:
     assert scan_first_value(b'  {"a": [1, "x"]} trailing') == (2, 17)
     assert scan_first_value(b"01") == (0, 1)
+
+
+def test_runtime_metrics_count_open_fds() -> None:
+    import re
+
+    from harness.proxy.metrics import Metrics
+
+    text = Metrics(runtime_metrics=True).render()
+    match = re.search(r"^process_open_fds (\d+)$", text, re.M)
+    assert match and int(match.group(1)) > 0, text
