@@ -1,6 +1,7 @@
 """9. PostgreSQL network faults on the proxy between the pipeline and PostgreSQL:
-latency, and the database unreachable in the middle of transactions (the proxy drops
-every open connection). The API answers 503 while the ledger is unreachable, and
+latency, the database unreachable in the middle of transactions (the proxy drops
+every open connection), and short connection resets while long notes (three lease periods)
+hold their leases by heartbeat. The API answers 503 while the ledger is unreachable, and
 nothing it accepted is lost."""
 
 from __future__ import annotations
@@ -31,13 +32,25 @@ PG_FAULTS = [
         target="postgres",
         params={"type": "reset_peer", "attributes": {"timeout": 0}},
     ),
+    # Blips shorter than a lease, while long notes run: a live heartbeat fails once, then
+    # renews on a new connection and keeps its lease; one that gives up loses it.
+    *(
+        FaultSpec(
+            "toxic",
+            at=at,
+            duration=0.3,
+            target="postgres",
+            params={"type": "reset_peer", "attributes": {"timeout": 0}},
+        )
+        for at in (16.5, 18.0, 19.5)
+    ),
 ]
 
 
 def test_postgres_network_faults(notepipe_stack: MakeStack, notepipe_run: MakeRun) -> None:
     stack = notepipe_stack(workers=3)
     outcome = notepipe_run(stack).execute(
-        LoadSpec(notes=200, rate=12, special={"[chaos:sleep=0.5]": 0.3}, every={LONG_NOTE: 80}),
+        LoadSpec(notes=200, rate=12, special={"[chaos:sleep=0.5]": 0.3}, every={LONG_NOTE: 40}),
         Schedule(PG_FAULTS, seed=9),
     )
     assert outcome.result.verdict == "valid", outcome.explain()

@@ -131,6 +131,9 @@ class CheckConfig:
     workers: int = 1
     #: A recovery must wait this long past the lease it saw (``Settings.lease_grace``).
     lease_grace: float = 0.0
+    #: Heartbeat period (``Settings.effective_heartbeat_interval``): how soon a live
+    #: attempt renews its lease once a fault is over.
+    heartbeat_interval: float = 0.0
     #: ... and happen within this long past ``lease_until + lease_grace`` unless a fault
     #: overlapped (one reconcile pass, plus scheduling slack).
     recovery_lag_s: float = 30.0
@@ -175,6 +178,7 @@ class CheckConfig:
             service_budget_s=service_budget_s,
             workers=workers,
             lease_grace=settings.lease_grace,
+            heartbeat_interval=settings.effective_heartbeat_interval,
             recovery_lag_s=settings.reconcile_interval + RECOVERY_SLACK_S,
             expected_stages=tuple(stage_name(path) for path in settings.stages),
         )
@@ -190,6 +194,7 @@ class CheckConfig:
             "service_budget_s": self.service_budget_s,
             "workers": self.workers,
             "lease_grace": self.lease_grace,
+            "heartbeat_interval": self.heartbeat_interval,
             "recovery_lag_s": self.recovery_lag_s,
             "expected_stages": list(self.expected_stages) if self.expected_stages else None,
         }

@@ -7,7 +7,11 @@
 * ``recovery_only_of_dead_attempts`` — a recovery (cause ``lease_expired``) records
   the ``lease_until`` it saw, happens no sooner than that plus ``lease_grace``, and
   that lease is not older than the attempt's own evidence of holding it (its claim's
-  lease, and the last renewal its span reports).
+  lease, and the last renewal its span reports). And the attempt was dead, or cut
+  off, when its lease ran out: if its span shows it still running past
+  ``lease_until + lease_grace``, a fault must have covered the lease's last stretch
+  (ongoing until less than ``heartbeat_interval`` + :data:`RENEW_SLACK_S` before the
+  expiry); otherwise a live attempt's heartbeat stopped renewing.
 * ``recovery_within_lag`` — ... and no later than ``recovery_lag_s`` past
   ``lease_until + lease_grace`` unless a fault on a service (Redis, PostgreSQL, their
   network) overlapped that wait: a too-lazy reconciler. Worker faults excuse nothing.
@@ -19,12 +23,15 @@ from datetime import datetime, timedelta
 
 from harness.checker.causes import end_problem, overlapping_faults
 from harness.checker.context import CheckContext, Violation
-from harness.checker.timeline import Attempt
+from harness.checker.timeline import Attempt, ns_to_datetime
 from harness.spans import ATTR_LEASE_UNTIL
 from notepipe.models import EndCause
 
 #: Both a recovery and the leases it compares are stamped by the ledger's one clock.
 CLOCK_TOLERANCE = timedelta(milliseconds=5)
+#: Time a live heartbeat may need, past its period, to renew once a fault is over
+#: (reconnecting included).
+RENEW_SLACK_S = 0.5
 #: Faults on worker processes: they kill or stop attempts, but cannot delay the
 #: reconciler (its own process), so they excuse no late recovery.
 WORKER_FAULTS: frozenset[str] = frozenset(
@@ -109,6 +116,9 @@ def recovery_only_of_dead_attempts(ctx: CheckContext) -> list[Violation]:
                 f"attempt held its lease until {held_until.isoformat()}"
             )
         live_until = max(seen, held_until)
+        alive = _alive_past_lease(ctx, a, live_until)
+        if alive is not None:
+            bad(alive)
         if end.at + CLOCK_TOLERANCE < live_until + grace:
             early = (live_until + grace - end.at).total_seconds()
             bad(
@@ -117,6 +127,28 @@ def recovery_only_of_dead_attempts(ctx: CheckContext) -> list[Violation]:
                 "a live lease was taken"
             )
     return out
+
+
+def _alive_past_lease(ctx: CheckContext, a: Attempt, lease_until: datetime) -> str | None:
+    """Why the attempt's span shows a live attempt losing its lease with no fault to
+    explain it, or ``None``."""
+    if not a.spans:
+        return None  # killed: no span survives, and nothing says it lived
+    ran_until = max(ns_to_datetime(s.end_ns) for s in a.spans)
+    expired = lease_until + timedelta(seconds=ctx.config.lease_grace)
+    if ran_until <= expired + ctx.tolerance:
+        return None  # it ended (without a write) before its lease ran out
+    reach = timedelta(seconds=ctx.config.heartbeat_interval + RENEW_SLACK_S)
+    covering = [
+        f for f in ctx.history.faults if f.start <= lease_until and f.end >= lease_until - reach
+    ]
+    if covering:
+        return None  # paused, killed or cut off from the ledger as its lease ran out
+    return (
+        f"its span ran until {ran_until.isoformat()}, past its lease_until "
+        f"{lease_until.isoformat()} + grace, and no fault covered that expiry: the live "
+        "attempt stopped renewing its lease (heartbeat) and was taken over"
+    )
 
 
 def recovery_within_lag(ctx: CheckContext) -> list[Violation]:

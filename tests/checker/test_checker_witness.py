@@ -9,7 +9,7 @@ from datetime import timedelta
 from harness.checker import CheckResult, FaultWindow, History, check
 from harness.checker.history import LedgerEvent
 from harness.spans import ATTEMPT_SPAN, ATTR_LEASE_UNTIL
-from tests.checker.checker_synth import GRACE, LAG, Params, build
+from tests.checker.checker_synth import GRACE, LAG, Params, build, ns
 
 P = Params(max_attempts=3, retry_intervals=(2.0, 5.0), job_timeout=30.0, tolerance_s=1.0)
 CONFIG = P.config()
@@ -193,6 +193,40 @@ def test_a_recovery_that_records_a_wrong_lease_until_is_caught_by_the_attempts_e
         "its span shows" in v.message
         for v in result.violations_of("recovery_only_of_dead_attempts")
     )
+
+
+def test_a_live_attempt_losing_its_lease_with_no_fault_over_the_expiry_is_invalid() -> None:
+    # the heartbeat gave up after a short blip: the attempt ran on, its lease ran out,
+    # the reconciler took the note, and the attempt's late completion was fenced
+    history = build(P, [["kill", "ok"]])
+    end = end_of(history, 1)
+    assert end.lease_until is not None
+    (api_span,) = [s for s in history.spans if s.note_id == 1 and s.name != ATTEMPT_SPAN][:1]
+    claim_ns = ns(
+        next(e for e in history.events if e.note_id == 1 and e.to_status == "processing").at
+    )
+    zombie = replace(
+        api_span,  # type: ignore[type-var]
+        span_id="c" * 16,
+        name=ATTEMPT_SPAN,
+        start_ns=claim_ns,
+        end_ns=ns(end.at + timedelta(seconds=3)),
+        attributes={"note.id": 1, "note.attempt": 1, "note.outcome": "fenced"},
+    )
+    blip_at = end.lease_until - timedelta(seconds=1.5)
+    blip = FaultWindow("toxic", "postgres", blip_at, blip_at + timedelta(seconds=0.3))
+    lived = replace(history, spans=(*history.spans, zombie), faults=(blip,))
+    result = run(lived, heartbeat_interval=0.5)
+    (v,) = result.violations_of("recovery_only_of_dead_attempts")
+    assert "stopped renewing its lease" in v.message
+    # a pause over the expiry explains it (the zombie of test_pause)
+    pause = FaultWindow("pause_worker", "worker-1", end.lease_until - timedelta(seconds=3), end.at)
+    paused = replace(lived, faults=(pause,))
+    assert not run(paused, heartbeat_interval=0.5).violations_of("recovery_only_of_dead_attempts")
+    # and an attempt that ended (its last write failed) before its lease ran out lived no longer
+    early = replace(zombie, end_ns=ns(end.lease_until - timedelta(seconds=0.5)))
+    ended = replace(history, spans=(*history.spans, early), faults=(blip,))
+    assert not run(ended, heartbeat_interval=0.5).violations_of("recovery_only_of_dead_attempts")
 
 
 def test_a_recovery_without_the_lease_it_saw_is_invalid() -> None:
