@@ -49,7 +49,7 @@ def content_hash(ctx: StageContext) -> Mapping[str, Any]:
 
 
 def _warm_up() -> None:
-    import numpy  # noqa: F401 - imported once in a worker's parent, not in every horse
+    simhash("warm up numpy once in the worker parent, not in every horse")
 
 
 content_hash.warm_up = _warm_up  # type: ignore[attr-defined]

@@ -100,7 +100,9 @@ def extract_keywords(ctx: StageContext) -> Mapping[str, Any]:
 
 
 def _warm_up() -> None:
-    _extractor(DEFAULT_LANGUAGE)
+    # The first extraction initialises yake-rust's lazy state (~12 ms): do it here, once,
+    # not in every forked horse.
+    _extractor(DEFAULT_LANGUAGE).get_n_best("Warm up the keyword extractor once.", n=TOP_N)
 
 
 extract_keywords.warm_up = _warm_up  # type: ignore[attr-defined]
