@@ -27,7 +27,13 @@ def test_paused_worker_is_fenced(notepipe_stack: MakeStack, notepipe_run: MakeRu
         LoadSpec(notes=200, rate=10, special={"[chaos:sleep=1.5]": 0.3}, every={LONG_NOTE: 80}),
         Schedule(pauses, seed=6),
     )
-    assert outcome.result.verdict == "valid", outcome.explain()
+    assert outcome.result.verdict == "valid", outcome.explain()  # paused an idle worker: unknown
+    for record in outcome.faults:
+        # Each pause froze an attempt; every frozen note ended (taken over or finished).
+        assert record.effect.evidence["paused"], record
+        assert not record.effect.evidence["fate"]["unresolved"], record.effect
+    taken_over = [n for r in outcome.faults for n in r.effect.evidence["fate"]["recovered"]]
+    assert taken_over, "no paused attempt was taken over"
     assert outcome.result.counts["recovered"] >= 1, "no paused attempt was taken over"
     fenced = [
         s
