@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from harness.checker import History
     from harness.stack import PipelineStack
 
+#: How long a fault waits for a direct ledger connection. A fault right after a paused
+#: or restarted PostgreSQL meets a server still answering the pipeline's reconnects, and
+#: on a loaded 2-core machine that took more than 5 s (kill_worker after pause_service).
+LEDGER_CONNECT_TIMEOUT_S = 20
+
 #: ``kind`` → fault class, filled as the classes are defined.
 FAULT_KINDS: dict[str, type[Fault]] = {}
 

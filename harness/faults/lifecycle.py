@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessConfigError
-from harness.faults.base import Fault
+from harness.faults.base import LEDGER_CONNECT_TIMEOUT_S, Fault
 from harness.faults.effect import FaultMissed
 from harness.faults.params import is_int, is_positive_number, refuse_unknown
 from harness.faults.process import KillWorker
@@ -131,7 +131,9 @@ class KillAtAttempt(Fault):
         where = "any note" if index == "any" else f"note #{index}"
 
         def holder() -> tuple[int, PipelineProcess] | None:
-            with psycopg.connect(observer.database_dsn, connect_timeout=5) as conn:
+            with psycopg.connect(
+                observer.database_dsn, connect_timeout=LEDGER_CONNECT_TIMEOUT_S
+            ) as conn:
                 claim = processing_in_attempt(conn, index, attempt)
             if claim is None:
                 return None
@@ -153,7 +155,9 @@ class KillAtAttempt(Fault):
         pid = victim.pid
         victim.kill()
         # The kill hit the lifecycle point if the ledger still shows the dead worker's claim.
-        with psycopg.connect(observer.database_dsn, connect_timeout=5) as conn:
+        with psycopg.connect(
+            observer.database_dsn, connect_timeout=LEDGER_CONNECT_TIMEOUT_S
+        ) as conn:
             claim = note_claim(conn, note_id)
         self.hit = bool(
             claim

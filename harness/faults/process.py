@@ -26,7 +26,7 @@ from harness.checker.holders import (
     processing_claims,
 )
 from harness.errors import HarnessConfigError
-from harness.faults.base import Fault
+from harness.faults.base import LEDGER_CONNECT_TIMEOUT_S, Fault
 from harness.faults.effect import Effect, FaultMissed
 from harness.faults.params import is_positive_number, refuse_unknown
 from harness.faults.witness import fate_of_attempts
@@ -74,7 +74,9 @@ class WorkerFault(Fault):
         observer = self.stack.direct_settings
         if observer is None:
             raise HarnessConfigError(f"{self.kind} needs a started stack")
-        with psycopg.connect(observer.database_dsn, connect_timeout=5, autocommit=True) as conn:
+        with psycopg.connect(
+            observer.database_dsn, connect_timeout=LEDGER_CONNECT_TIMEOUT_S, autocommit=True
+        ) as conn:
             yield conn
 
     def claims_of(self, worker: PipelineProcess) -> list[Claim]:

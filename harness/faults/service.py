@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessConfigError
-from harness.faults.base import Fault
+from harness.faults.base import LEDGER_CONNECT_TIMEOUT_S, Fault
 from harness.faults.effect import Effect
 from harness.faults.params import refuse_unknown
 from harness.faults.probe import Endpoint, probe
@@ -145,7 +145,9 @@ class RestartService(ServiceFault):
         observer = self.stack.direct_settings
         assert observer is not None
         try:
-            with psycopg.connect(observer.database_dsn, connect_timeout=5) as conn:
+            with psycopg.connect(
+                observer.database_dsn, connect_timeout=LEDGER_CONNECT_TIMEOUT_S
+            ) as conn:
                 row = conn.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                     "AND pid <> pg_backend_pid()"
