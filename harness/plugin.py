@@ -39,7 +39,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--notepipe-jaeger-endpoint",
         default=None,
-        help="forward every span to this OTLP/HTTP endpoint too, e.g. http://127.0.0.1:4318",
+        help="forward every span to this OTLP/HTTP endpoint too (your own Jaeger or "
+        "Collector), e.g. http://127.0.0.1:4318",
+    )
+    group.addoption(
+        "--notepipe-jaeger",
+        action="store_true",
+        default=False,
+        help="start the locally built Jaeger (in-memory, loopback ports) for the run, forward "
+        "every span to it and check at the end that Jaeger returns them",
+    )
+    group.addoption(
+        "--notepipe-jaeger-bin",
+        default=None,
+        metavar="PATH",
+        help="the Jaeger binary for --notepipe-jaeger (NOTEPIPE_JAEGER_BIN; default: "
+        ".peers/bin/jaeger of the checkout, then `jaeger` on PATH)",
     )
     group.addoption(
         "--notepipe-soak",
@@ -77,13 +92,24 @@ def pytest_configure(config: pytest.Config) -> None:
     report_root = Path(
         config.getoption("--notepipe-report-dir") or config.getini("notepipe_report_dir")
     )
+    endpoint = config.getoption("--notepipe-jaeger-endpoint")
+    if endpoint and config.getoption("--notepipe-jaeger"):
+        raise pytest.UsageError(
+            "notepipe: --notepipe-jaeger starts a Jaeger of its own and forwards to it; "
+            "--notepipe-jaeger-endpoint forwards to yours: use one of them"
+        )
     session = NotepipeSession(
         backend=backend,
         run_id=run_id,
         report_root=report_root.resolve(),
-        jaeger_endpoint=config.getoption("--notepipe-jaeger-endpoint"),
+        jaeger_endpoint=endpoint,
         soak_examples=soak,
     )
+    if workerinput:
+        session.jaeger_endpoint = workerinput.get("notepipe_jaeger_endpoint") or endpoint
+        session.jaeger_query_url = workerinput.get("notepipe_jaeger_query_url")
+    elif config.getoption("--notepipe-jaeger"):
+        _start_jaeger(config, session)
     config.stash[SESSION_KEY] = session
     if not workerinput and getattr(config.option, "xmlpath", None) is None:
         # Every run's report carries its JUnit XML (pytest writes it at session end).
@@ -91,15 +117,45 @@ def pytest_configure(config: pytest.Config) -> None:
     _CONFIG["config"] = config
 
 
+_JAEGER_KEY = pytest.StashKey[Any]()
+
+
+def _start_jaeger(config: pytest.Config, session: NotepipeSession) -> None:
+    """``--notepipe-jaeger``: start the local Jaeger (stopped in ``pytest_unconfigure``)."""
+    from harness.errors import HarnessError
+    from harness.jaeger.server import JaegerServer, find_jaeger
+
+    try:
+        server = JaegerServer(find_jaeger(config.getoption("--notepipe-jaeger-bin")))
+        server.start()
+    except HarnessError as exc:
+        raise pytest.UsageError(f"notepipe: --notepipe-jaeger: {exc}") from None
+    config.stash[_JAEGER_KEY] = server
+    session.jaeger_endpoint = server.otlp_endpoint
+    session.jaeger_query_url = server.query_url
+    session.versions["jaeger"] = f"{server.version()} ({server.query_url})"
+    session.service_versions["jaeger"] = f"{server.version()} (local, {server.binary})"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    server = config.stash.get(_JAEGER_KEY, None)
+    if server is not None:
+        server.stop()
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist controller → worker: share the run id, so all parts land in one report."""
-    node.workerinput["notepipe_run_id"] = node.config.stash[SESSION_KEY].run_id
+    """xdist controller → worker: share the run id (so all parts land in one report) and
+    the run's Jaeger."""
+    session = node.config.stash[SESSION_KEY]
+    node.workerinput["notepipe_run_id"] = session.run_id
+    node.workerinput["notepipe_jaeger_endpoint"] = session.jaeger_endpoint
+    node.workerinput["notepipe_jaeger_query_url"] = session.jaeger_query_url
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     session = config.stash[SESSION_KEY]
-    session.versions = backend_versions(session.backend)
+    session.versions = {**backend_versions(session.backend), **session.versions}
     versions = ", ".join(f"{k} {v}" for k, v in session.versions.items())
     return [f"notepipe: backend={session.backend} ({versions}); run {session.run_id}"]
 

@@ -228,8 +228,17 @@ class ScheduleRunner:
         with self._lock:
             self.records.append(record)
         if self.tracing is not None:
+            # A fault that hit one note (kill_at_attempt) goes into that note's trace.
+            note_id = getattr(fault, "note_id", None)
+            observer = self.stack.observer
+            parent = (
+                self.tracing.note_context(observer.database_dsn, note_id)
+                if isinstance(note_id, int) and observer is not None
+                else None
+            )
             span = self.tracing.tracer.start_span(
                 f"fault.{fault.spec.kind}",
+                context=parent,
                 start_time=int(start.timestamp() * 1e9),
                 attributes={
                     "fault.kind": fault.spec.kind,
@@ -238,6 +247,7 @@ class ScheduleRunner:
                     "fault.params": json.dumps(dict(fault.spec.params)),
                     "fault.hit": bool(fault.effect.hit),
                     "fault.effect": fault.effect.summary,
+                    **({"note.id": note_id} if isinstance(note_id, int) else {}),
                     **({"fault.error": error} if error else {}),
                 },
             )

@@ -60,6 +60,7 @@ class NotepipeSession:
     report_root: Path
     jaeger_endpoint: str | None
     soak_examples: int | None
+    jaeger_query_url: str | None = None  # set when the harness started Jaeger itself
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     versions: dict[str, str] = field(default_factory=dict)
     service_versions: dict[str, str] = field(default_factory=dict)
@@ -70,6 +71,7 @@ class NotepipeSession:
     verdicts: list[tuple[str, str, str, Any]] = field(default_factory=list)
     margins: dict[str, float | None] = field(default_factory=dict)  # scenario -> tightest (s)
     calibration: Any = None  # harness.calibration.Calibration, once measured or given
+    jaeger_check: dict[str, Any] | None = None
 
     @property
     def parts_dir(self) -> Path:

@@ -55,6 +55,8 @@ class SpanRecord:
     attributes: dict[str, Any] = field(default_factory=dict)
     resource: dict[str, Any] = field(default_factory=dict)
     events: tuple[dict[str, Any], ...] = ()
+    scope: str = ""  # the instrumentation scope's name and version
+    scope_version: str = ""
 
     @property
     def duration_s(self) -> float:

@@ -9,7 +9,7 @@ from harness.collector.errors import (
     RequestTooLarge,
     UnsupportedMediaType,
 )
-from harness.collector.export import write_jaeger_json, write_otlp_json
+from harness.collector.export import read_text, write_jaeger_json, write_otlp_jsonl
 from harness.collector.forwarder import Forwarder, ForwarderStats
 from harness.collector.receiver import OtlpReceiver
 from harness.collector.store import SpanStore, load_jsonl
@@ -26,6 +26,7 @@ __all__ = [
     "TraceCollector",
     "UnsupportedMediaType",
     "load_jsonl",
+    "read_text",
     "write_jaeger_json",
-    "write_otlp_json",
+    "write_otlp_jsonl",
 ]

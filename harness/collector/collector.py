@@ -141,7 +141,7 @@ class TraceCollector:
             self._spans += len(decoded.spans)
             self._rejected_spans += decoded.rejected
         if self.forwarder is not None:
-            self.forwarder.submit(raw)
+            self.forwarder.submit(raw, len(decoded.spans) + decoded.rejected)
         if not decoded.rejected:
             return ExportTraceServiceResponse()
         return ExportTraceServiceResponse(

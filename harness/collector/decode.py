@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from harness.collector.values import attributes_dict
@@ -42,7 +43,7 @@ def decode_request(request: ExportTraceServiceRequest) -> DecodedRequest:
                     rejected += 1
                     error = error or problem
                     continue
-                spans.append(_record(span, service, resource))
+                spans.append(_record(span, service, resource, scope_spans.scope))
     return DecodedRequest(spans, rejected, error)
 
 
@@ -56,7 +57,9 @@ def _invalid_ids(span: Span) -> str:
     return ""
 
 
-def _record(span: Span, service: str, resource: dict[str, object]) -> SpanRecord:
+def _record(
+    span: Span, service: str, resource: dict[str, object], scope: InstrumentationScope
+) -> SpanRecord:
     return SpanRecord(
         trace_id=span.trace_id.hex(),
         span_id=span.span_id.hex(),
@@ -78,6 +81,8 @@ def _record(span: Span, service: str, resource: dict[str, object]) -> SpanRecord
             }
             for event in span.events
         ),
+        scope=scope.name,
+        scope_version=scope.version,
     )
 
 

@@ -16,25 +16,28 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from harness.collector.values import key_values
 from harness.spans import SpanRecord
 
-#: The scope exported spans are grouped under (a ``SpanRecord`` keeps no scope).
-EXPORT_SCOPE = "notepipe.harness.collector"
-
 
 def encode_request(spans: Iterable[SpanRecord]) -> ExportTraceServiceRequest:
-    """One ``ResourceSpans`` per distinct resource (which carries ``service.name``)."""
-    groups: dict[str, tuple[dict[str, Any], list[SpanRecord]]] = {}
+    """One ``ResourceSpans`` per distinct resource (which carries ``service.name``), one
+    ``ScopeSpans`` per instrumentation scope in it."""
+    groups: dict[str, tuple[dict[str, Any], dict[tuple[str, str], list[SpanRecord]]]] = {}
     for span in spans:
         resource = {"service.name": span.service, **span.resource}
         key = json.dumps(resource, sort_keys=True, default=repr)
-        groups.setdefault(key, (resource, []))[1].append(span)
+        scopes = groups.setdefault(key, (resource, {}))[1]
+        scopes.setdefault((span.scope, span.scope_version), []).append(span)
     request = ExportTraceServiceRequest()
-    for resource, members in groups.values():
-        scope_spans = ScopeSpans(scope=InstrumentationScope(name=EXPORT_SCOPE))
-        scope_spans.spans.extend(encode_span(span) for span in members)
+    for resource, scopes in groups.values():
         request.resource_spans.append(
             ResourceSpans(
                 resource=Resource(attributes=key_values(resource)),
-                scope_spans=[scope_spans],
+                scope_spans=[
+                    ScopeSpans(
+                        scope=InstrumentationScope(name=name, version=version),
+                        spans=[encode_span(span) for span in members],
+                    )
+                    for (name, version), members in scopes.items()
+                ],
             )
         )
     return request

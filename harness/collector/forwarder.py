@@ -22,10 +22,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ForwarderStats:
-    forwarded: int = 0
-    dropped: int = 0
-    errors: int = 0
+    forwarded: int = 0  # requests the endpoint accepted
+    dropped: int = 0  # requests lost to a full queue or to the stop deadline
+    errors: int = 0  # requests the endpoint refused or never answered
     last_error: str = ""
+    spans: int = 0  # spans in the accepted requests
+    lost_spans: int = 0  # spans in dropped and failed requests
 
 
 class Forwarder:
@@ -39,7 +41,7 @@ class Forwarder:
         timeout: float = 5.0,
     ) -> None:
         self.url = endpoint.rstrip("/") + "/v1/traces"
-        self._queue: queue.Queue[RawRequest] = queue.Queue(maxsize=max_queue)
+        self._queue: queue.Queue[tuple[RawRequest, int]] = queue.Queue(maxsize=max_queue)
         self._timeout = timeout
         self._stopping = threading.Event()
         self._drain_deadline = 0.0
@@ -49,6 +51,8 @@ class Forwarder:
         self._dropped = 0
         self._errors = 0
         self._last_error = ""
+        self._spans = 0
+        self._lost_spans = 0
 
     def start(self) -> None:
         if self._thread is not None:
@@ -59,13 +63,15 @@ class Forwarder:
         )
         self._thread.start()
 
-    def submit(self, request: RawRequest) -> bool:
-        """Queue ``request``; ``False`` (and counted as dropped) when the queue is full."""
+    def submit(self, request: RawRequest, spans: int = 0) -> bool:
+        """Queue ``request`` (holding ``spans`` spans, for the counts); ``False`` (and
+        counted as dropped) when the queue is full."""
         try:
-            self._queue.put_nowait(request)
+            self._queue.put_nowait((request, spans))
         except queue.Full:
             with self._lock:
                 self._dropped += 1
+                self._lost_spans += spans
                 dropped = self._dropped
             if dropped == 1:
                 log.warning("forward queue to %s is full; dropping requests", self.url)
@@ -83,13 +89,21 @@ class Forwarder:
         self._thread = None
         with self._lock:
             while not self._queue.empty():
-                self._queue.get_nowait()
+                _, spans = self._queue.get_nowait()
                 self._dropped += 1
+                self._lost_spans += spans
 
     @property
     def stats(self) -> ForwarderStats:
         with self._lock:
-            return ForwarderStats(self._forwarded, self._dropped, self._errors, self._last_error)
+            return ForwarderStats(
+                self._forwarded,
+                self._dropped,
+                self._errors,
+                self._last_error,
+                self._spans,
+                self._lost_spans,
+            )
 
     def _run(self) -> None:
         with httpx.Client(timeout=self._timeout, trust_env=False) as client:
@@ -97,31 +111,33 @@ class Forwarder:
                 if self._stopping.is_set() and time.monotonic() >= self._drain_deadline:
                     return
                 try:
-                    request = self._queue.get(timeout=0.1)
+                    request, spans = self._queue.get(timeout=0.1)
                 except queue.Empty:
                     if self._stopping.is_set():
                         return
                     continue
-                self._send(client, request)
+                self._send(client, request, spans)
 
-    def _send(self, client: httpx.Client, request: RawRequest) -> None:
+    def _send(self, client: httpx.Client, request: RawRequest, spans: int) -> None:
         headers = {"Content-Type": request.content_type}
         if request.content_encoding:
             headers["Content-Encoding"] = request.content_encoding
         try:
             response = client.post(self.url, content=request.body, headers=headers)
         except Exception as exc:  # any failure is counted, never kills the thread
-            self._failed(f"{type(exc).__name__}: {exc}")
+            self._failed(f"{type(exc).__name__}: {exc}", spans)
             return
         if response.is_success:
             with self._lock:
                 self._forwarded += 1
+                self._spans += spans
         else:
-            self._failed(f"HTTP {response.status_code}: {response.text[:200]}")
+            self._failed(f"HTTP {response.status_code}: {response.text[:200]}", spans)
 
-    def _failed(self, error: str) -> None:
+    def _failed(self, error: str, spans: int) -> None:
         with self._lock:
             self._errors += 1
+            self._lost_spans += spans
             self._last_error = error
             first = self._errors == 1
         # The first failure is a warning; later ones would flood a long run's log.

@@ -21,6 +21,7 @@ from harness.checker.history import FaultWindow, LedgerEvent
 from harness.checker.invariants import INVARIANTS
 from harness.report import charts
 from harness.report.model import RunInfo, ScenarioRecord, worst_verdict
+from harness.report.span_files import HOW_TO_OPEN, SpanFiles
 from harness.report.stats import flagged_notes, latency, throughput
 from harness.spans import SpanRecord
 
@@ -173,16 +174,30 @@ def scenario_context(record: ScenarioRecord) -> dict[str, Any]:
     }
 
 
-def render_index(run: RunInfo, scenarios: list[ScenarioRecord], *, junit: bool = False) -> str:
+def render_index(
+    run: RunInfo,
+    scenarios: list[ScenarioRecord],
+    *,
+    junit: bool = False,
+    files: SpanFiles | None = None,
+    jaeger: dict[str, Any] | None = None,
+) -> str:
+    files = files or SpanFiles()
+    contexts = [scenario_context(s) for s in scenarios]
+    for context, name in zip(contexts, files.scenarios, strict=False):
+        context["jaeger_file"] = name
     return (
         _environment()
         .get_template(TEMPLATE)
         .render(
             run=run,
             verdict=worst_verdict([s.result.verdict for s in scenarios]),
-            scenarios=[scenario_context(s) for s in scenarios],
+            scenarios=contexts,
             generated_at=datetime.now(UTC),
             settings=sorted(_flatten(run.settings)),
             junit=junit,
+            files=files,
+            how_to_open=HOW_TO_OPEN,
+            jaeger=jaeger,
         )
     )

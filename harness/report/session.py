@@ -93,6 +93,7 @@ def write_session_report(config: pytest.Config, session: NotepipeSession) -> Pat
     )
     session.verdicts = [(r.name, r.result.verdict, r.outcome, r.result.counts) for r in records]
     session.margins = {r.name: r.figures.get("deadline_margin_min_s") for r in records}
+    jaeger = _jaeger_check(session, records)
     junit_option = getattr(config.option, "xmlpath", None)
     junit = Path(junit_option).resolve() if junit_option else None
     run_dir = write_run_report(
@@ -102,9 +103,31 @@ def write_session_report(config: pytest.Config, session: NotepipeSession) -> Pat
         # Usually already in place (the plugin points --junitxml there): the writer then only
         # lists it in summary.json and links it from index.html.
         junit_xml=junit if junit is not None and junit.exists() else None,
+        jaeger=jaeger,
     )
     session.report_path = run_dir
     return run_dir
+
+
+def _jaeger_check(session: NotepipeSession, records: list[Any]) -> dict[str, Any] | None:
+    """With ``--notepipe-jaeger``: spans forwarded vs spans the run's Jaeger returns."""
+    if not session.jaeger_query_url:
+        return None
+    from harness.jaeger.run_check import forwarding_check, load_forward_stats
+    from harness.report.span_files import all_spans
+
+    spans = all_spans(records)
+    try:
+        check = forwarding_check(
+            session.jaeger_query_url,
+            {s.trace_id for s in spans},
+            len(spans),
+            load_forward_stats(session.parts_dir),
+        )
+    except Exception as exc:  # the report must still be written
+        check = {"query_url": session.jaeger_query_url, "error": f"{type(exc).__name__}: {exc}"}
+    session.jaeger_check = check
+    return check
 
 
 def print_verdict_table(terminal: Any, session: NotepipeSession) -> None:
@@ -138,6 +161,13 @@ def print_verdict_table(terminal: Any, session: NotepipeSession) -> None:
     )
     if session.calibration is not None:
         terminal.write_line(f"deadline oracle: {session.calibration.describe()}")
+    if session.jaeger_check is not None:
+        from harness.jaeger.run_check import describe
+
+        check = session.jaeger_check
+        terminal.write_line(
+            f"jaeger: check failed: {check['error']}" if "error" in check else describe(check)
+        )
     report = session.report_path
     if report is not None:
         terminal.write_line(f"report: {report / 'index.html'}  (also {report.parent / 'latest'})")

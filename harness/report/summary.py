@@ -7,6 +7,7 @@ from typing import Any
 from harness.checker.classify import OK_CLASSES, NoteClass
 from harness.report.history_log import iso
 from harness.report.model import RunInfo, ScenarioRecord, worst_verdict
+from harness.report.span_files import HOW_TO_OPEN, SpanFiles
 from harness.report.stats import latency
 
 SCHEMA_VERSION = 1
@@ -58,18 +59,26 @@ def scenario_summary(record: ScenarioRecord) -> dict[str, Any]:
     }
 
 
-def run_summary(run: RunInfo, scenarios: list[ScenarioRecord]) -> dict[str, Any]:
+def run_summary(
+    run: RunInfo, scenarios: list[ScenarioRecord], files: SpanFiles | None = None
+) -> dict[str, Any]:
+    files = files or SpanFiles()
     verdicts = [s.result.verdict for s in scenarios]
+    entries = [scenario_summary(s) for s in scenarios]
+    for entry, name in zip(entries, files.scenarios, strict=False):
+        entry["jaeger_file"] = name
     return {
         "schema": SCHEMA_VERSION,
         "verdict": worst_verdict(verdicts),
         "verdicts": {v: verdicts.count(v) for v in ("valid", "unknown", "invalid")},
         "run": run.to_dict(),
-        "scenarios": [scenario_summary(s) for s in scenarios],
+        "scenarios": entries,
         "files": {
             "history": "history.jsonl",
-            "spans_otlp": "spans.otlp.json",
-            "jaeger": "jaeger.json",
+            "spans_otlp": files.otlp,
+            "jaeger": files.jaeger,
+            "jaeger_scenarios": list(files.scenarios),
             "html": "index.html",
         },
+        "how_to_open": dict(HOW_TO_OPEN),
     }

@@ -1,7 +1,8 @@
 """Write one run's report directory, and refresh ``<root>/latest`` as a copy of it.
 
-``<root>/<run_id>/``: ``summary.json``, ``history.jsonl``, ``spans.otlp.json``,
-``jaeger.json``, ``junit.xml`` (when pytest wrote one) and ``index.html``.
+``<root>/<run_id>/``: ``summary.json``, ``history.jsonl``, the span files
+(``spans.otlp.jsonl.gz``, ``jaeger.json.gz``, ``jaeger/NN-<scenario>.json``: see
+:mod:`harness.report.span_files`), ``junit.xml`` (when pytest wrote one) and ``index.html``.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
-from harness.collector.export import write_jaeger_json, write_otlp_json
 from harness.report.history_log import write_history_jsonl
 from harness.report.html import render_index
 from harness.report.model import RunInfo, ScenarioRecord
+from harness.report.span_files import all_spans, write_span_files
 from harness.report.summary import run_summary
-from harness.spans import SpanRecord
 
 LATEST = "latest"
 #: Left out of ``latest``: the per-scenario pickles the plugin collects, and temp files.
@@ -30,13 +31,7 @@ def _write_text(path: Path, text: str) -> Path:
     return path
 
 
-def all_spans(scenarios: list[ScenarioRecord]) -> list[SpanRecord]:
-    """Every scenario's spans, each span once (scenarios sharing a collector may overlap)."""
-    seen: dict[tuple[str, str], SpanRecord] = {}
-    for record in scenarios:
-        for span in record.spans:
-            seen.setdefault((span.trace_id, span.span_id), span)
-    return list(seen.values())
+__all__ = ["all_spans", "update_latest", "write_run_report"]
 
 
 def write_run_report(
@@ -45,11 +40,18 @@ def write_run_report(
     scenarios: list[ScenarioRecord],
     *,
     junit_xml: Path | None = None,
+    jaeger: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``root/<run_id>/`` and replace ``root/latest`` with a copy; return the run dir."""
+    """Write ``root/<run_id>/`` and replace ``root/latest`` with a copy; return the run dir.
+
+    ``jaeger``: the ``--notepipe-jaeger`` check (spans forwarded vs returned), if run.
+    """
     run_dir = root / run.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    summary = run_summary(run, scenarios)
+    files = write_span_files(run_dir, scenarios)
+    summary = run_summary(run, scenarios, files)
+    if jaeger is not None:
+        summary["jaeger"] = jaeger
     if junit_xml is not None:
         target = run_dir / "junit.xml"
         if not (target.exists() and junit_xml.samefile(target)):  # pytest may write it in place
@@ -60,10 +62,8 @@ def write_run_report(
         json.dumps(summary, indent=2, default=str, ensure_ascii=False) + "\n",
     )
     write_history_jsonl(scenarios, run_dir / "history.jsonl")
-    spans = all_spans(scenarios)
-    write_otlp_json(spans, run_dir / "spans.otlp.json")
-    write_jaeger_json(spans, run_dir / "jaeger.json")
-    _write_text(run_dir / "index.html", render_index(run, scenarios, junit=junit_xml is not None))
+    html = render_index(run, scenarios, junit=junit_xml is not None, files=files, jaeger=jaeger)
+    _write_text(run_dir / "index.html", html)
     update_latest(root, run_dir)
     return run_dir
 

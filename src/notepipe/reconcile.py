@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from psycopg import Error as PsycopgError
 from redis import Redis
@@ -37,7 +38,8 @@ from notepipe.queue.enqueue import RQNoteQueue
 from notepipe.redact import redact_text
 from notepipe.settings import Settings
 from notepipe.store import ledger
-from notepipe.store.rows import Conn
+from notepipe.store.rows import Conn, Row
+from notepipe.telemetry import context_from
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("notepipe.reconcile")
@@ -75,6 +77,24 @@ class PassReport:
         return bool(self.recovered or self.failed or self.enqueued or self.rescheduled_jobs)
 
 
+def _trace_recovery(row: Row) -> None:
+    """A ``note.recover`` span in the note's own trace: the attempt a dead (or silent)
+    worker left behind is over. A killed attempt ends no span of its own; this one says
+    which attempt was lost, on which worker, and where the note went."""
+    with tracer.start_as_current_span(
+        "note.recover",
+        context=context_from(row["trace_context"] or {}),
+        attributes={
+            "note.id": int(row["id"]),
+            "note.attempt": int(row["attempt"]),
+            "rq.worker": str(row["worker"] or ""),
+            "note.outcome": "lease_expired",
+            "note.status": str(row["status"]),
+        },
+    ):
+        pass
+
+
 class Reconciler:
     def __init__(self, settings: Settings, conn: Conn, redis: Redis[bytes]) -> None:
         self.settings = settings
@@ -109,6 +129,7 @@ class Reconciler:
         for row in rows:
             target = report.failed if row["status"] == NoteStatus.FAILED else report.recovered
             target.append(int(row["id"]))
+            _trace_recovery(row)
 
     def _enqueue_orphans(self, report: PassReport) -> None:
         try:
@@ -131,6 +152,8 @@ class Reconciler:
                 continue
             if attempt > 0 and float(row["idle_s"]) < self.settings.retry_interval(attempt):
                 continue  # the retry is not due yet
+            # The enqueue span belongs to the note's trace (one note, one trace).
+            token = otel_context.attach(context_from(row["trace_context"] or {}))
             try:
                 job_id = self.note_queue.enqueue_note(
                     note_id,
@@ -142,6 +165,8 @@ class Reconciler:
             except EnqueueFailed as exc:
                 report.errors.append(str(exc))
                 return
+            finally:
+                otel_context.detach(token)
             if row["status"] == NoteStatus.PENDING:
                 ledger.mark_queued(self.conn, note_id, job_id)
             else:

@@ -309,8 +309,9 @@ REPORT_FILES = {
     "summary.json",
     "index.html",
     "history.jsonl",
-    "jaeger.json",
-    "spans.otlp.json",
+    "jaeger",
+    "jaeger.json.gz",
+    "spans.otlp.jsonl.gz",
     "junit.xml",
 }
 

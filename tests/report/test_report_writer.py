@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.checker import History, check
+from harness.collector import read_text
 from harness.report import write_run_report
 from harness.report.model import ScenarioRecord
 from tests.checker.checker_synth import T0
@@ -24,7 +25,15 @@ from tests.report.report_synth import (
     valid_scenario,
 )
 
-FILES = ("summary.json", "history.jsonl", "spans.otlp.json", "jaeger.json", "index.html")
+FILES = (
+    "summary.json",
+    "history.jsonl",
+    "spans.otlp.jsonl.gz",
+    "jaeger.json.gz",
+    "jaeger/01-test_worker_sigkill.json",
+    "jaeger/02-test_network_partition.json",
+    "index.html",
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +84,7 @@ def test_summary_takes_the_worst_verdict(run_dir: Path) -> None:
 
 
 def test_jaeger_json_holds_every_trace(run_dir: Path, scenarios: list[ScenarioRecord]) -> None:
-    document = json.loads((run_dir / "jaeger.json").read_text())
+    document = json.loads(read_text(run_dir / "jaeger.json.gz"))
     expected = {s.trace_id for record in scenarios for s in record.spans}
     assert {t["traceID"] for t in document["data"]} == expected
     assert document["total"] == len(expected)
@@ -83,10 +92,27 @@ def test_jaeger_json_holds_every_trace(run_dir: Path, scenarios: list[ScenarioRe
     assert spans == sum(len(r.spans) for r in scenarios)
 
 
-def test_otlp_json_holds_every_span(run_dir: Path, scenarios: list[ScenarioRecord]) -> None:
-    document = json.loads((run_dir / "spans.otlp.json").read_text())
+def test_one_jaeger_file_per_scenario(run_dir: Path, scenarios: list[ScenarioRecord]) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    names = summary["files"]["jaeger_scenarios"]
+    assert names == [s["jaeger_file"] for s in summary["scenarios"]]
+    for name, record in zip(names, scenarios, strict=True):
+        document = json.loads((run_dir / name).read_text())  # plain JSON: small enough
+        assert {t["traceID"] for t in document["data"]} == {s.trace_id for s in record.spans}
+        assert sum(len(t["spans"]) for t in document["data"]) == len(record.spans)
+    html = (run_dir / "index.html").read_text()
+    assert all(f'href="{name}"' in html for name in names)
+    assert "Upload JSON" in html and "otlpjsonfile" in html
+
+
+def test_otlp_jsonl_holds_every_span(run_dir: Path, scenarios: list[ScenarioRecord]) -> None:
+    lines = read_text(run_dir / "spans.otlp.jsonl.gz").splitlines()
     found = [
-        span for rs in document["resourceSpans"] for ss in rs["scopeSpans"] for span in ss["spans"]
+        span
+        for line in lines
+        for rs in json.loads(line)["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for span in ss["spans"]
     ]
     assert len(found) == sum(len(r.spans) for r in scenarios)
 
@@ -153,7 +179,7 @@ def test_empty_run_and_empty_scenario(tmp_path: Path) -> None:
     assert summary["verdict"] == "unknown"
     assert summary["scenarios"] == []
     assert (run_dir / "history.jsonl").read_text() == ""
-    assert json.loads((run_dir / "jaeger.json").read_text())["data"] == []
+    assert json.loads(read_text(run_dir / "jaeger.json.gz"))["data"] == []
     assert "recorded no scenarios" in (run_dir / "index.html").read_text()
 
     history = History(

@@ -292,7 +292,7 @@ def recover_expired(conn: Conn, *, grace: float, max_attempts: int, limit: int =
                 lease_until = NULL, job_id = NULL, updated_at = clock_timestamp()
             FROM expired WHERE n.id = expired.id AND n.status = 'processing'
             RETURNING n.id, n.status, n.attempt, n.worker, n.last_error, n.updated_at,
-                      expired.lease_until AS lease_seen
+                      expired.lease_until AS lease_seen, n.trace_context
         ), ev AS (
             INSERT INTO note_events ({_EVENT_COLUMNS})
             SELECT id, 'processing', status, attempt, worker, NULL, last_error, updated_at,

@@ -1,0 +1,84 @@
+"""The real Jaeger for these tests: the locally built binary (``make peers``).
+
+Where it is missing the tests skip, saying how to build it, except in CI
+(``CI=true``), where a missing Jaeger fails: CI must check against the real one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness import peers
+from harness.collector import TraceCollector
+from harness.jaeger import JaegerNotFound, JaegerQuery, JaegerServer, find_jaeger
+from harness.tracing import HarnessTracing
+
+
+@pytest.fixture(scope="session")
+def jaeger_binary() -> Path:
+    try:
+        return find_jaeger()
+    except JaegerNotFound as exc:
+        if peers.in_ci():
+            pytest.fail(f"CI tests against the real Jaeger: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def jaeger(jaeger_binary: Path, tmp_path: Path) -> Iterator[JaegerServer]:
+    """A fresh Jaeger (empty in-memory store) for one test."""
+    server = JaegerServer(jaeger_binary, workdir=tmp_path / "jaeger")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def jaeger_query(jaeger: JaegerServer) -> Iterator[JaegerQuery]:
+    with JaegerQuery(jaeger.query_url) as query:
+        yield query
+
+
+# The scenario test's own collector and harness tracer, forwarding to its Jaeger (the
+# plugin's are per session and forward only with --notepipe-jaeger[-endpoint]).
+
+
+@pytest.fixture(scope="module")
+def module_jaeger(
+    jaeger_binary: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JaegerServer]:
+    server = JaegerServer(jaeger_binary, workdir=tmp_path_factory.mktemp("jaeger"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def trace_collector(
+    module_jaeger: JaegerServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TraceCollector]:
+    collector = TraceCollector(
+        tmp_path_factory.mktemp("spans") / "spans.jsonl",
+        forward_endpoint=module_jaeger.otlp_endpoint,
+    )
+    collector.start()
+    try:
+        yield collector
+    finally:
+        collector.stop()
+
+
+@pytest.fixture(scope="module")
+def harness_tracing(trace_collector: TraceCollector) -> Iterator[HarnessTracing]:
+    tracing = HarnessTracing(trace_collector.endpoint)
+    try:
+        yield tracing
+    finally:
+        tracing.shutdown()
