@@ -45,11 +45,13 @@ def jaeger_query(jaeger: JaegerServer) -> Iterator[JaegerQuery]:
 
 
 # The scenario test's own collector and harness tracer, forwarding to its Jaeger (the
-# plugin's are per session and forward only with --notepipe-jaeger[-endpoint]).
+# plugin's forward only with --notepipe-jaeger[-endpoint]). Session scope, as the
+# plugin's session fixtures that use them (the service-time calibration) need; they
+# only exist for the tests of this folder.
 
 
-@pytest.fixture(scope="module")
-def module_jaeger(
+@pytest.fixture(scope="session")
+def folder_jaeger(
     jaeger_binary: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[JaegerServer]:
     server = JaegerServer(jaeger_binary, workdir=tmp_path_factory.mktemp("jaeger"))
@@ -60,13 +62,13 @@ def module_jaeger(
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trace_collector(
-    module_jaeger: JaegerServer, tmp_path_factory: pytest.TempPathFactory
+    folder_jaeger: JaegerServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TraceCollector]:
     collector = TraceCollector(
         tmp_path_factory.mktemp("spans") / "spans.jsonl",
-        forward_endpoint=module_jaeger.otlp_endpoint,
+        forward_endpoint=folder_jaeger.otlp_endpoint,
     )
     collector.start()
     try:
@@ -75,7 +77,7 @@ def trace_collector(
         collector.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def harness_tracing(trace_collector: TraceCollector) -> Iterator[HarnessTracing]:
     tracing = HarnessTracing(trace_collector.endpoint)
     try:

@@ -40,7 +40,7 @@ def test_a_killed_attempt_shows_in_jaeger(
     notepipe_stack: MakeStack,
     notepipe_run: MakeRun,
     trace_collector: TraceCollector,
-    module_jaeger: JaegerServer,
+    folder_jaeger: JaegerServer,
 ) -> None:
     stack = notepipe_stack(workers=2, proxies=False)
     kill = FaultSpec(
@@ -66,7 +66,7 @@ def test_a_killed_attempt_shows_in_jaeger(
     )
     stats = forward.stats
     assert (stats.lost_spans, stats.errors) == (0, 0), stats.last_error
-    with JaegerQuery(module_jaeger.query_url) as jaeger:
+    with JaegerQuery(folder_jaeger.query_url) as jaeger:
         count = jaeger.count_spans({s.trace_id for s in collected})
         print(
             f"spans collected {len(collected)}, forwarded {stats.spans}, "
