@@ -230,7 +230,7 @@ class ScheduleRunner:
         if self.tracing is not None:
             # A fault that hit one note (kill_at_attempt) goes into that note's trace.
             note_id = getattr(fault, "note_id", None)
-            observer = self.stack.observer
+            observer = self.stack.direct_settings
             parent = (
                 self.tracing.note_context(observer.database_dsn, note_id)
                 if isinstance(note_id, int) and observer is not None

@@ -82,14 +82,14 @@ def _trace_recovery(row: Row) -> None:
     worker left behind is over. A killed attempt ends no span of its own; this one says
     which attempt was lost, on which worker, and where the note went."""
     with tracer.start_as_current_span(
-        "note.recover",
+        spans.RECOVER_SPAN,
         context=context_from(row["trace_context"] or {}),
         attributes={
-            "note.id": int(row["id"]),
-            "note.attempt": int(row["attempt"]),
-            "rq.worker": str(row["worker"] or ""),
-            "note.outcome": "lease_expired",
-            "note.status": str(row["status"]),
+            spans.NOTE_ID: int(row["id"]),
+            spans.NOTE_ATTEMPT: int(row["attempt"]),
+            spans.RQ_WORKER: str(row["worker"] or ""),
+            spans.NOTE_OUTCOME: spans.LEASE_EXPIRED,
+            spans.NOTE_STATUS: str(row["status"]),
         },
     ):
         pass

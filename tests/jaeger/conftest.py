@@ -13,8 +13,8 @@ import pytest
 
 from harness import peers
 from harness.collector import TraceCollector
+from harness.fault_spans import HarnessTracing
 from harness.jaeger import JaegerNotFound, JaegerQuery, JaegerServer, find_jaeger
-from harness.tracing import HarnessTracing
 
 
 @pytest.fixture(scope="session")

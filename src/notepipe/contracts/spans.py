@@ -14,6 +14,10 @@ report) alike.
   (attempts before it), :data:`RQ_JOB_ID`; :data:`RQ_ENQUEUE_DUPLICATE` when the job
   was already live.
 * the API's ``POST /notes`` server span carries :data:`NOTE_ID` once the note exists.
+* span :data:`RECOVER_SPAN` (the reconciler, in the note's own trace): an attempt
+  whose lease expired is over: :data:`NOTE_ID`, :data:`NOTE_ATTEMPT` (the lost
+  attempt), :data:`RQ_WORKER` (its worker), :data:`NOTE_OUTCOME`
+  (:data:`LEASE_EXPIRED`), :data:`NOTE_STATUS` (where the note went: queued or failed).
 * span :data:`RECONCILE_SPAN`: :data:`RECONCILE_RECOVERED`,
   :data:`RECONCILE_ENQUEUED`, :data:`RECONCILE_FAILED` (counts).
 """
@@ -25,10 +29,14 @@ from enum import StrEnum
 ATTEMPT_SPAN = "note.attempt"
 ENQUEUE_SPAN = "note.enqueue"
 RECONCILE_SPAN = "reconcile.pass"
+RECOVER_SPAN = "note.recover"
 
 NOTE_ID = "note.id"
 NOTE_ATTEMPT = "note.attempt"
 NOTE_OUTCOME = "note.outcome"
+NOTE_STATUS = "note.status"
+#: :data:`NOTE_OUTCOME` of a :data:`RECOVER_SPAN`: the attempt's worker stopped renewing it.
+LEASE_EXPIRED = "lease_expired"
 NOTE_LEASE_UNTIL = "note.lease_until"
 NOTE_SKIP_REASON = "note.skip_reason"
 NOTE_FENCED_BY_HEARTBEAT = "note.fenced_by_heartbeat"
