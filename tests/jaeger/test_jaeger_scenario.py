@@ -76,7 +76,8 @@ def test_a_killed_attempt_shows_in_jaeger(
         assert count.spans == len({(s.trace_id, s.span_id) for s in collected}) == stats.spans
 
         # The killed note's trace.
-        [trace_id] = {s.trace_id for s in trace_collector.for_note(note_id)}
+        # (the scenario's own spans: the collector also holds the calibration's notes)
+        [trace_id] = {s.trace_id for s in outcome.history.spans if s.note_id == note_id}
         theirs = jaeger.trace(trace_id)
         assert theirs is not None
         ours = to_jaeger(trace_collector.by_trace(trace_id))["data"][0]
