@@ -42,11 +42,14 @@ def docker_client() -> Iterator[docker.DockerClient]:
 
 @pytest.fixture(autouse=True)
 def no_leftover_containers(docker_client: docker.DockerClient) -> Iterator[None]:
-    """Every test removes every container it started."""
+    """Every test removes every container it started (session-scoped services that an
+    earlier test of the same run started, e.g. a chaos scenario's, are not its own)."""
+    session = {"label": f"{LABEL_SESSION_ID}={SESSION_ID}"}
+    before = {c.id for c in docker_client.containers.list(all=True, filters=session)}
     yield
-    left = docker_client.containers.list(
-        all=True, filters={"label": f"{LABEL_SESSION_ID}={SESSION_ID}"}
-    )
+    left = [
+        c for c in docker_client.containers.list(all=True, filters=session) if c.id not in before
+    ]
     assert left == [], f"containers left behind: {[c.name for c in left]}"
 
 
