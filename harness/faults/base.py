@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,6 +22,18 @@ from harness.faults.spec import FaultSpec
 if TYPE_CHECKING:
     from harness.checker import History
     from harness.stack import PipelineStack
+
+
+@dataclass(frozen=True)
+class FaultRun:
+    """What a fault's class reads after the run to confirm its effect: its window, the
+    run's history and the client's operations."""
+
+    start: datetime
+    end: datetime
+    history: History
+    client_ops: Sequence[Mapping[str, Any]]
+
 
 #: How long a fault waits for a direct ledger connection. A fault right after a paused
 #: or restarted PostgreSQL meets a server still answering the pipeline's reconnects, and
@@ -84,15 +97,8 @@ class Fault:
 
     # ------------------------------------------------------------------ after the run
     @classmethod
-    def confirm(
-        cls,
-        effect: Effect,
-        start: datetime,
-        end: datetime,
-        history: History,
-        client_ops: Sequence[Mapping[str, Any]],
-    ) -> None:
-        """Add to ``effect`` what the run's history shows about this fault (a no-op here)."""
+    def confirm(cls, effect: Effect, run: FaultRun) -> None:
+        """Add to ``effect`` what the run's run.history shows about this fault (a no-op here)."""
 
 
 def fault_class(kind: str) -> type[Fault]:

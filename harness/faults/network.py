@@ -10,11 +10,11 @@ client saw in the window.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessConfigError
+from harness.faults.base import FaultRun
 from harness.faults.effect import Effect
 from harness.faults.params import refuse_unknown
 from harness.faults.probe import Endpoint, ProbeResult, probe
@@ -22,7 +22,7 @@ from harness.faults.service import ServiceFault
 from harness.faults.witness import errors_in_window
 
 if TYPE_CHECKING:
-    from harness.checker import History
+    pass
 
 TOXIC_TYPES = (
     "latency",
@@ -46,15 +46,10 @@ class NetworkFault(ServiceFault):
         return Endpoint(self.spec.target, service.host, port, service.password)
 
     @classmethod
-    def confirm(
-        cls,
-        effect: Effect,
-        start: datetime,
-        end: datetime,
-        history: History,
-        client_ops: Sequence[Mapping[str, Any]],
-    ) -> None:
-        effect.note(errors_in_window=errors_in_window(history, client_ops, start, end))
+    def confirm(cls, effect: Effect, run: FaultRun) -> None:
+        effect.note(
+            errors_in_window=errors_in_window(run.history, run.client_ops, run.start, run.end)
+        )
 
 
 class ProxyDown(NetworkFault):

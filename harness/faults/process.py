@@ -15,7 +15,6 @@ import os
 import signal
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -26,7 +25,7 @@ from harness.checker.holders import (
     processing_claims,
 )
 from harness.errors import HarnessConfigError
-from harness.faults.base import LEDGER_CONNECT_TIMEOUT_S, Fault
+from harness.faults.base import LEDGER_CONNECT_TIMEOUT_S, Fault, FaultRun
 from harness.faults.effect import Effect, FaultMissed
 from harness.faults.params import is_positive_number, refuse_unknown
 from harness.faults.witness import fate_of_attempts
@@ -34,7 +33,6 @@ from harness.wait import WaitTimeout, wait_until
 from notepipe.contracts.rq import worker_matches
 
 if TYPE_CHECKING:
-    from harness.checker import History
     from harness.processes import PipelineProcess
 
 WORKER_TARGETS = "'busy', 'any' or 'worker-N'"
@@ -209,15 +207,8 @@ class KillWorker(WorkerFault):
             self.stack.replace_worker(self.victim)
 
     @classmethod
-    def confirm(
-        cls,
-        effect: Effect,
-        start: datetime,
-        end: datetime,
-        history: History,
-        client_ops: Sequence[Mapping[str, Any]],
-    ) -> None:
-        effect.note(fate=fate_of_attempts(history, effect.evidence.get("interrupted", ())))
+    def confirm(cls, effect: Effect, run: FaultRun) -> None:
+        effect.note(fate=fate_of_attempts(run.history, effect.evidence.get("interrupted", ())))
 
 
 class KillHorse(WorkerFault):
@@ -317,16 +308,9 @@ class TermWorker(WorkerFault):
                 )
 
     @classmethod
-    def confirm(
-        cls,
-        effect: Effect,
-        start: datetime,
-        end: datetime,
-        history: History,
-        client_ops: Sequence[Mapping[str, Any]],
-    ) -> None:
+    def confirm(cls, effect: Effect, run: FaultRun) -> None:
         key = "interrupted" if "interrupted" in effect.evidence else "in_flight"
-        effect.note(fate=fate_of_attempts(history, effect.evidence.get(key, ())))
+        effect.note(fate=fate_of_attempts(run.history, effect.evidence.get(key, ())))
 
 
 class PauseWorker(WorkerFault):
@@ -350,12 +334,5 @@ class PauseWorker(WorkerFault):
             thaw(self.victim, self.horses)
 
     @classmethod
-    def confirm(
-        cls,
-        effect: Effect,
-        start: datetime,
-        end: datetime,
-        history: History,
-        client_ops: Sequence[Mapping[str, Any]],
-    ) -> None:
-        effect.note(fate=fate_of_attempts(history, effect.evidence.get("paused", ())))
+    def confirm(cls, effect: Effect, run: FaultRun) -> None:
+        effect.note(fate=fate_of_attempts(run.history, effect.evidence.get("paused", ())))

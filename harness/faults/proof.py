@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from harness.faults.base import fault_class
+from harness.faults.base import FaultRun, fault_class
 
 if TYPE_CHECKING:
     from harness.checker import CheckResult, History
@@ -26,9 +26,8 @@ def confirm_faults(
     """Add to each record's effect what the run's history shows about it."""
     for record in records:
         try:
-            fault_class(record.spec.kind).confirm(
-                record.effect, record.start, record.end, history, client_ops
-            )
+            run = FaultRun(record.start, record.end, history, client_ops)
+            fault_class(record.spec.kind).confirm(record.effect, run)
         except Exception as exc:  # evidence is best effort; the reason stays in the record
             log.exception("confirming fault %s failed", record.spec.kind)
             record.effect.note(confirm_error=f"{type(exc).__name__}: {exc}")

@@ -9,12 +9,11 @@ jobs were lost were processed again, i.e. re-enqueued from the ledger.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessConfigError
-from harness.faults.base import LEDGER_CONNECT_TIMEOUT_S, Fault
+from harness.faults.base import LEDGER_CONNECT_TIMEOUT_S, Fault, FaultRun
 from harness.faults.effect import Effect
 from harness.faults.params import refuse_unknown
 from harness.faults.probe import Endpoint, probe
@@ -22,7 +21,6 @@ from harness.faults.witness import claimed_after, errors_in_window, final_status
 from harness.spans import ENQUEUE_SPAN
 
 if TYPE_CHECKING:
-    from harness.checker import History
     from harness.services.base import Service
 
 SERVICE_TARGETS = ("redis", "postgres")
@@ -157,30 +155,25 @@ class RestartService(ServiceFault):
         return int(row[0]) if row else 0
 
     @classmethod
-    def confirm(
-        cls,
-        effect: Effect,
-        start: datetime,
-        end: datetime,
-        history: History,
-        client_ops: Sequence[Mapping[str, Any]],
-    ) -> None:
-        effect.note(errors_in_window=errors_in_window(history, client_ops, start, end))
+    def confirm(cls, effect: Effect, run: FaultRun) -> None:
+        effect.note(
+            errors_in_window=errors_in_window(run.history, run.client_ops, run.start, run.end)
+        )
         lost = effect.evidence.get("lost_notes")
         if not lost:
             return
-        again = [n for n in lost if claimed_after(history, n, start)]
+        again = [n for n in lost if claimed_after(run.history, n, run.start)]
         enqueues = sum(
             1
-            for s in history.spans
+            for s in run.history.spans
             if s.name == ENQUEUE_SPAN
             and s.service == "notepipe-reconciler"
             and s.note_id in set(lost)
-            and s.start_ns >= int(start.timestamp() * 1e9)
+            and s.start_ns >= int(run.start.timestamp() * 1e9)
         )
         effect.note(
             reenqueued=again,
-            not_reenqueued={n: final_status(history, n) for n in lost if n not in again},
+            not_reenqueued={n: final_status(run.history, n) for n in lost if n not in again},
             reconciler_enqueues=enqueues,
         )
 
