@@ -174,41 +174,57 @@ class ScheduleRunner:
         self._thread.join(timeout=60)
 
     def _run(self) -> None:
+        """Apply the schedule's operations one at a time, in the schedule's order: every
+        heal that is due runs before the next inject. An inject that blocks (``busy``
+        waiting for a worker to hold a note) or starts late shifts what follows by its
+        lateness, so the operations keep their order and spacing: a late run never
+        injects the next fault while an earlier one that should have healed is still on."""
         pending = sorted(self.schedule.faults, key=lambda s: s.at)
         active: list[tuple[float, Fault, datetime]] = []
+        shift = 0.0  # how far the run has fallen behind the schedule
         try:
             while (pending or active) and not self._stop.is_set():
                 now = time.monotonic() - self._t0
-                next_inject = pending[0].at if pending else float("inf")
+                next_inject = pending[0].at + shift if pending else float("inf")
                 next_heal = min((end for end, _, _ in active), default=float("inf"))
                 wait = min(next_inject, next_heal) - now
                 if wait > 0 and self._stop.wait(wait):
                     break
                 now = time.monotonic() - self._t0
-                for item in [a for a in active if a[0] <= now]:
+                due = sorted((a for a in active if a[0] <= now), key=lambda a: a[0])
+                for item in due:
                     active.remove(item)
                     self._heal(item[1], item[2])
-                while pending and pending[0].at <= now:
-                    spec = pending.pop(0)
-                    fault = build_fault(self.stack, spec, self.rng)
-                    started = datetime.now(UTC)
-                    try:
-                        fault.inject()
-                    except FaultMissed as exc:
-                        log.warning("fault %s missed: %s", spec.kind, exc)
-                        fault.effect.miss(str(exc))
-                        self._record(fault, started, datetime.now(UTC), None)
-                        continue
-                    except Exception as exc:
-                        log.exception("fault %s failed to inject", spec.kind)
-                        fault.effect.miss(f"inject failed: {exc}")
-                        self._record(fault, started, datetime.now(UTC), f"inject failed: {exc}")
-                        continue
-                    log.info("fault %s injected: %s", spec.kind, fault.effect.summary)
-                    active.append((now + spec.duration, fault, started))
+                if due or not pending or pending[0].at + shift > now:
+                    continue
+                spec = pending.pop(0)
+                shift = max(shift, now - spec.at)
+                injected = self._inject(spec)
+                if injected is not None:
+                    active.append((now + spec.duration, *injected))
         finally:
             for _, fault, started in active:
                 self._heal(fault, started)
+
+    def _inject(self, spec: FaultSpec) -> tuple[Fault, datetime] | None:
+        """Inject one fault, returning it with its start; a fault that missed or failed is
+        recorded at once (there is nothing to heal)."""
+        fault = build_fault(self.stack, spec, self.rng)
+        started = datetime.now(UTC)
+        try:
+            fault.inject()
+        except FaultMissed as exc:
+            log.warning("fault %s missed: %s", spec.kind, exc)
+            fault.effect.miss(str(exc))
+            self._record(fault, started, datetime.now(UTC), None)
+            return None
+        except Exception as exc:
+            log.exception("fault %s failed to inject", spec.kind)
+            fault.effect.miss(f"inject failed: {exc}")
+            self._record(fault, started, datetime.now(UTC), f"inject failed: {exc}")
+            return None
+        log.info("fault %s injected: %s", spec.kind, fault.effect.summary)
+        return fault, started
 
     def _heal(self, fault: Fault, started: datetime) -> None:
         error = None

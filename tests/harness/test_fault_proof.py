@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from harness.checker import check
 from harness.collector import TraceCollector
-from harness.faults import Effect, FaultSpec, build_fault
+from harness.faults import Effect, Fault, FaultSpec, build_fault
 from harness.faults.probe import Endpoint, probe
 from harness.faults.proof import missed_faults, prove_faults
 from harness.faults.witness import errors_in_window, fate_of_attempts
@@ -180,3 +182,41 @@ def test_a_scheduled_fault_that_never_ran_makes_the_run_unknown() -> None:
     assert proved.verdict == "unknown"
     assert any("proxy_down at 30s never ran" in r for r in proved.reasons), proved.reasons
     assert prove_faults(result, [ran], [ran.spec]) is result
+
+
+class _Logged(Fault):
+    """Logs its operations in order; ``params.block`` seconds make its inject block (as a
+    ``busy`` fault waiting for a worker does) and it always bites."""
+
+    kind = "test_logged"
+    ops: ClassVar[list[str]] = []
+
+    def inject(self) -> None:
+        time.sleep(float(self.spec.params.get("block", 0.0)))
+        _Logged.ops.append(f"inject {self.spec.target}")
+        self.effect.bit(f"logged {self.spec.target}")
+
+    def heal(self) -> None:
+        _Logged.ops.append(f"heal {self.spec.target}")
+
+
+def test_a_late_schedule_keeps_its_order_heals_before_later_injects(tmp_path: Path) -> None:
+    # a blocks for 1 s, so b (due at 0.2 s) and c (due at 0.6 s, after b's heal at 0.5 s)
+    # are both overdue when a returns: b must still heal before c is injected.
+    _Logged.ops.clear()
+    schedule = Schedule(
+        [
+            FaultSpec("test_logged", at=0.0, duration=0.05, target="a", params={"block": 1.0}),
+            FaultSpec("test_logged", at=0.2, duration=0.3, target="b"),
+            FaultSpec("test_logged", at=0.6, duration=0.05, target="c"),
+        ],
+        seed=1,
+    )
+    runner = ScheduleRunner(_unstarted_stack(tmp_path), schedule)
+    runner.start()
+    runner.join(timeout=10)
+    assert runner.done()
+    assert _Logged.ops == ["inject a", "heal a", "inject b", "heal b", "inject c", "heal c"]
+    b, c = (next(r for r in runner.records if r.target == t) for t in "bc")
+    assert (b.end - b.start).total_seconds() >= 0.3, "a late fault keeps its duration"
+    assert (c.start - b.start).total_seconds() >= 0.4 - 0.05, "and its spacing to the next"
