@@ -8,6 +8,7 @@ checkouts). Nothing here builds anything: run ``make peers``.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -38,5 +39,19 @@ def missing_hint(name: str) -> str:
 
 
 def in_ci(env: Mapping[str, str] | None = None) -> bool:
-    """True under CI (``CI=true``), where a missing peer fails instead of skipping."""
+    """True under CI (``CI=true``)."""
     return (os.environ if env is None else env).get("CI", "").lower() == "true"
+
+
+def go_available(env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``scripts/peers.sh`` can build the peers here (it looks for Go the same way:
+    ``$GO``, ``go`` on PATH, then ``/usr/local/go/bin/go``)."""
+    env = os.environ if env is None else env
+    candidates = [env.get("GO"), shutil.which("go", path=env.get("PATH")), "/usr/local/go/bin/go"]
+    return any(c and os.path.isfile(c) and os.access(c, os.X_OK) for c in candidates)
+
+
+def required(env: Mapping[str, str] | None = None) -> bool:
+    """Whether a test needing a peer must fail, not skip, when it is missing: under CI, and
+    wherever Go could build it (a skip there would hide a forgotten ``make peers``)."""
+    return in_ci(env) or go_available(env)

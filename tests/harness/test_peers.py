@@ -49,3 +49,13 @@ def test_in_ci() -> None:
     assert peers.in_ci({"CI": "true"})
     assert not peers.in_ci({"CI": "false"})
     assert not peers.in_ci({})
+
+
+def test_a_missing_peer_is_required_under_ci_or_where_go_can_build_it(tmp_path: Path) -> None:
+    assert peers.required({"CI": "true", "PATH": str(tmp_path)})
+    go = tmp_path / "go"
+    go.write_text("#!/bin/sh\n")
+    go.chmod(0o755)
+    assert peers.go_available({"GO": str(go), "PATH": ""})
+    assert peers.required({"GO": str(go), "PATH": ""})
+    assert peers.go_available({"PATH": str(tmp_path)}), "go on PATH"
