@@ -14,7 +14,6 @@ as the same account as the server.
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import tempfile
 import weakref
@@ -23,15 +22,12 @@ from urllib.parse import quote
 
 import psycopg
 
-from harness import reaper
-from harness.errors import HarnessError, ServiceStartError
+from harness.errors import ServiceStartError
 from harness.services.base import BackendName, ServiceKind
 from harness.services.local_postgres import LocalPostgres, _own
-from harness.services.ports import LOOPBACK, LoopbackEndpoint, free_port, start_on_free_port
-from harness.wait import WaitTimeout, wait_until
+from harness.services.local_process import LocalProcessService
+from harness.services.ports import LOOPBACK
 
-START_TIMEOUT = 15.0
-STOP_TIMEOUT = 10.0
 HINT = "Hint: install PgBouncer (apt-get install pgbouncer) so that `pgbouncer` is on PATH."
 #: Server connections per (database, user): more than a stack's sessions ever open at once.
 POOL_SIZE = 60
@@ -43,23 +39,24 @@ def pgbouncer_binary() -> str | None:
     )
 
 
-class LocalPgBouncer(LoopbackEndpoint):
+class LocalPgBouncer(LocalProcessService):
     """``pgbouncer`` (session pooling, scram-sha-256) for one database of ``postgres``."""
 
     kind: ServiceKind = "postgres"
     backend: BackendName = "local"
+    program = "pgbouncer"
+    hint = HINT
+    start_timeout = 15.0
+    # SIGTERM (the default) is PgBouncer's immediate shutdown; SIGINT would wait for every
+    # client to leave.
 
     def __init__(self, postgres: LocalPostgres, *, port: int | None = None) -> None:
         self.postgres = postgres
         self._password = postgres.password
-        self._auto_port = port is None
-        self._port = port if port is not None else free_port()
         workdir = Path(tempfile.mkdtemp(prefix="notepipe-pgbouncer-"))
         weakref.finalize(self, shutil.rmtree, workdir, ignore_errors=True)
         self.workdir = workdir
-        self.log_path = workdir / "pgbouncer.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._started_once = False
+        self._init_process(port, workdir / "pgbouncer.log")
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -82,10 +79,6 @@ class LocalPgBouncer(LoopbackEndpoint):
         out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
         first = out.stdout.splitlines()[0] if out.stdout else ""
         return first.split()[-1] if first else "?"  # "PgBouncer 1.18.0"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def _config(self) -> str:
         pg = self.postgres
@@ -112,17 +105,6 @@ class LocalPgBouncer(LoopbackEndpoint):
             ]
         )
 
-    def start(self) -> None:
-        if self.running:
-            return
-        start_on_free_port(
-            self,
-            self._start_once,
-            retry=self._auto_port and not self._started_once,
-            port_taken_marker="Address already in use",
-        )
-        self._started_once = True
-
     def _start_once(self) -> None:
         binary = pgbouncer_binary()
         if binary is None:
@@ -138,66 +120,23 @@ class LocalPgBouncer(LoopbackEndpoint):
             path = self.workdir / name
             path.write_text(text)
             _own(path, run_user, 0o600)
-        self._proc = reaper.spawn(
-            [binary, str(self.workdir / "pgbouncer.ini")],
-            env=None,
-            cwd=self.workdir,
-            log_path=self.log_path,
-            user=run_user,
+        self._spawn([binary, str(self.workdir / "pgbouncer.ini")], cwd=self.workdir, user=run_user)
+        self._await_ready(
+            [
+                (
+                    self._connect,
+                    f"pgbouncer on {LOOPBACK}:{self._port} to accept {self.postgres.user}",
+                )
+            ],
+            (psycopg.OperationalError,),
         )
-        try:
-            wait_until(
-                self._connect,
-                START_TIMEOUT,
-                describe=f"pgbouncer on {LOOPBACK}:{self._port} to accept {self.postgres.user}",
-                transient=(psycopg.OperationalError,),
-            )
-        except (WaitTimeout, ServiceStartError) as exc:
-            self.kill()
-            raise ServiceStartError(
-                f"pgbouncer did not start on {LOOPBACK}:{self._port}: {exc}\n"
-                f"--- last lines of {self.log_path} ---\n{self.logs(30)}\n{HINT}"
-            ) from exc
 
     def _connect(self) -> bool:
-        if self._proc is None or self._proc.poll() is not None:
-            code = None if self._proc is None else self._proc.returncode
-            raise ServiceStartError(f"pgbouncer exited with code {code}")
+        self._check_alive()
         with psycopg.connect(self.url, connect_timeout=2) as conn:
             conn.execute("SELECT 1")
         return True
 
-    def stop(self) -> None:
-        if self._proc is None:
-            return
-        # SIGTERM: immediate shutdown (SIGINT would wait for every client to leave)
-        reaper.terminate(self._proc, sig=signal.SIGTERM, grace=STOP_TIMEOUT)
-        self._proc = None
-
-    def kill(self) -> None:
-        if self._proc is None:
-            return
-        reaper.terminate(self._proc, sig=signal.SIGKILL, grace=STOP_TIMEOUT)
-        self._proc = None
-
-    def pause(self) -> None:
-        reaper.signal_tree(self._require_proc(), signal.SIGSTOP)
-
-    def resume(self) -> None:
-        reaper.signal_tree(self._require_proc(), signal.SIGCONT)
-
     def restart(self, *, keep_data: bool = True) -> None:
         self.stop()
         self.start()
-
-    def logs(self, tail: int = 50) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return f"(no log at {self.log_path})"
-        return "\n".join(text.splitlines()[-tail:])
-
-    def _require_proc(self) -> subprocess.Popen[bytes]:
-        if self._proc is None or self._proc.poll() is not None:
-            raise HarnessError(f"{self!r} is not running")
-        return self._proc

@@ -30,7 +30,8 @@ from psycopg import sql
 from harness import reaper
 from harness.errors import HarnessError, ServiceStartError
 from harness.services.base import BackendName, ServiceKind
-from harness.services.ports import LOOPBACK, LoopbackEndpoint, free_port, start_on_free_port
+from harness.services.local_process import LocalProcessService
+from harness.services.ports import LOOPBACK
 from harness.wait import WaitTimeout, wait_until
 
 START_TIMEOUT = 30.0
@@ -61,11 +62,19 @@ FAST_SETTINGS = {
 }
 
 
-class LocalPostgres(LoopbackEndpoint):
+class LocalPostgres(LocalProcessService):
     """``postgres`` bound to 127.0.0.1, scram-sha-256 for TCP, data copied from a template."""
 
     kind: ServiceKind = "postgres"
     backend: BackendName = "local"
+    program = "postgres"
+    hint = HINT
+    port_taken_marker = "already in use"
+    # Fast shutdown: SIGINT to the postmaster only (it ends its backends itself).
+    stop_signal = signal.SIGINT
+    stop_leader_only = True
+    start_timeout = START_TIMEOUT
+    stop_timeout = STOP_TIMEOUT
 
     def __init__(
         self,
@@ -79,17 +88,13 @@ class LocalPostgres(LoopbackEndpoint):
         self.user = user
         self._password = password if password is not None else secrets.token_urlsafe(24)
         self.database = database
-        self._auto_port = port is None
-        self._port = port if port is not None else free_port()
         if workdir is None:
             workdir = Path(tempfile.mkdtemp(prefix="notepipe-pg-", dir=scratch_dir()))
             weakref.finalize(self, shutil.rmtree, workdir, ignore_errors=True)
         self.workdir = workdir
         self.data_dir = workdir / "data"
-        self.log_path = workdir / "postgres.log"
+        self._init_process(port, workdir / "postgres.log")
         self.run_user = _run_user()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._started_once = False
         self._verifier: str | None = None
 
     def __repr__(self) -> str:
@@ -104,23 +109,8 @@ class LocalPostgres(LoopbackEndpoint):
         )
 
     @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
     def version(self) -> str:
         return _version(_bindir())
-
-    def start(self) -> None:
-        if self.running:
-            return
-        start_on_free_port(
-            self,
-            self._start_once,
-            retry=self._auto_port and not self._started_once,
-            port_taken_marker="already in use",
-        )
-        self._started_once = True
 
     def _start_once(self) -> None:
         bindir = _bindir()
@@ -133,33 +123,17 @@ class LocalPostgres(LoopbackEndpoint):
         cmd = [str(bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self._port)]
         for name, value in settings.items():
             cmd += ["-c", f"{name}={value}"]
-        self._proc = reaper.spawn(
-            cmd, env=_env(), cwd=self.workdir, log_path=self.log_path, user=self.run_user
+        self._spawn(cmd, env=_env(), cwd=self.workdir, user=self.run_user)
+        self._await_ready(
+            [
+                (
+                    self._set_password,
+                    f"postgres in {self.workdir} to accept a unix-socket connection",
+                ),
+                (self._connect, f"postgres on {LOOPBACK}:{self._port} to accept {self.user}"),
+            ],
+            TRANSIENT_ERRORS,
         )
-        try:
-            wait_until(
-                self._set_password,
-                START_TIMEOUT,
-                describe=f"postgres in {self.workdir} to accept a unix-socket connection",
-                transient=TRANSIENT_ERRORS,
-            )
-            wait_until(
-                self._connect,
-                START_TIMEOUT,
-                describe=f"postgres on {LOOPBACK}:{self._port} to accept {self.user}",
-                transient=TRANSIENT_ERRORS,
-            )
-        except (WaitTimeout, ServiceStartError) as exc:
-            self.kill()
-            raise ServiceStartError(
-                f"postgres did not start on {LOOPBACK}:{self._port}: {exc}\n"
-                f"--- last lines of {self.log_path} ---\n{self.logs(30)}\n{HINT}"
-            ) from exc
-
-    def _check_alive(self) -> None:
-        if self._proc is None or self._proc.poll() is not None:
-            code = None if self._proc is None else self._proc.returncode
-            raise ServiceStartError(f"postgres exited with code {code}")
 
     def _set_password(self) -> bool:
         self._check_alive()
@@ -193,46 +167,12 @@ class LocalPostgres(LoopbackEndpoint):
             conn.execute("SELECT 1")
         return True
 
-    def stop(self) -> None:
-        """Fast shutdown (SIGINT to the postmaster), wait, SIGKILL the group if it hangs."""
-        if self._proc is None:
-            return
-        # terminate() resumes a paused server (and its backends) so it can shut down.
-        reaper.terminate(self._proc, sig=signal.SIGINT, grace=STOP_TIMEOUT, leader_only=True)
-        self._proc = None
-
-    def kill(self) -> None:
-        """SIGKILL the postmaster and every backend (each backend leads a group of its own)."""
-        if self._proc is None:
-            return
-        reaper.terminate(self._proc, sig=signal.SIGKILL, grace=STOP_TIMEOUT)
-        self._proc = None
-
-    def pause(self) -> None:
-        """SIGSTOP the postmaster, then every backend and auxiliary process."""
-        reaper.signal_tree(self._require_proc(), signal.SIGSTOP)
-
-    def resume(self) -> None:
-        reaper.signal_tree(self._require_proc(), signal.SIGCONT)
-
     def restart(self, *, keep_data: bool = True) -> None:
         """Stop and start on the same port; ``keep_data=False`` starts from the template."""
         self.stop()
         if not keep_data:
             shutil.rmtree(self.data_dir)
         self.start()
-
-    def logs(self, tail: int = 50) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return f"(no log at {self.log_path})"
-        return "\n".join(text.splitlines()[-tail:])
-
-    def _require_proc(self) -> subprocess.Popen[bytes]:
-        if self._proc is None or self._proc.poll() is not None:
-            raise HarnessError(f"{self!r} is not running")
-        return self._proc
 
     def _redacted_url(self) -> str:
         return f"postgresql://{self.user}:***@{LOOPBACK}:{self._port}/{self.database}"

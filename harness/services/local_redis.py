@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
 import weakref
@@ -15,14 +14,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from harness import reaper
-from harness.errors import HarnessError, ServiceStartError
+from harness.errors import ServiceStartError
 from harness.services.base import BackendName, ServiceKind
-from harness.services.ports import LOOPBACK, LoopbackEndpoint, free_port, start_on_free_port
-from harness.wait import WaitTimeout, wait_until
+from harness.services.local_process import LocalProcessService
+from harness.services.ports import LOOPBACK
 
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 10.0
 HINT = "Hint: install redis-server (apt-get install redis-server) or put it on PATH."
 # Errors that mean "not ready yet" while the server boots or loads its AOF.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -32,11 +28,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class LocalRedis(LoopbackEndpoint):
+class LocalRedis(LocalProcessService):
     """``redis-server`` bound to 127.0.0.1 with ``requirepass``, data in a temp dir."""
 
     kind: ServiceKind = "redis"
     backend: BackendName = "local"
+    program = "redis-server"
+    hint = HINT
 
     def __init__(
         self,
@@ -48,16 +46,11 @@ class LocalRedis(LoopbackEndpoint):
     ) -> None:
         self._password = password if password is not None else secrets.token_urlsafe(24)
         self.appendonly = appendonly
-        self._auto_port = port is None
-        self._port = port if port is not None else free_port()
         if workdir is None:
             workdir = Path(tempfile.mkdtemp(prefix="notepipe-redis-"))
             weakref.finalize(self, shutil.rmtree, workdir, ignore_errors=True)
         self.workdir = workdir
-        self.log_path = workdir / "redis.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._paused = False
-        self._started_once = False
+        self._init_process(port, workdir / "redis.log")
         self._version: str | None = None
 
     def __repr__(self) -> str:
@@ -67,10 +60,6 @@ class LocalRedis(LoopbackEndpoint):
     @property
     def url(self) -> str:
         return f"redis://default:{quote(self._password, safe='')}@{LOOPBACK}:{self._port}/0"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     @property
     def version(self) -> str:
@@ -84,17 +73,6 @@ class LocalRedis(LoopbackEndpoint):
             self._version = fields.get("v", out.strip())
         return self._version
 
-    def start(self) -> None:
-        if self.running:
-            return
-        start_on_free_port(
-            self,
-            self._start_once,
-            retry=self._auto_port and not self._started_once,
-            port_taken_marker="Address already in use",
-        )
-        self._started_once = True
-
     def _start_once(self) -> None:
         binary = _binary()
         data_dir = self.workdir / "data"
@@ -102,23 +80,11 @@ class LocalRedis(LoopbackEndpoint):
         conf = self.workdir / "redis.conf"
         conf.touch(mode=0o600)
         conf.write_text(self._config(data_dir))  # the password stays out of argv
-        self._proc = reaper.spawn(
-            [binary, str(conf)], env=None, cwd=self.workdir, log_path=self.log_path
+        self._spawn([binary, str(conf)], cwd=self.workdir)
+        self._await_ready(
+            [(self._ping, f"redis-server on {LOOPBACK}:{self._port} to answer PING")],
+            TRANSIENT_ERRORS,
         )
-        self._paused = False
-        try:
-            wait_until(
-                self._ping,
-                START_TIMEOUT,
-                describe=f"redis-server on {LOOPBACK}:{self._port} to answer PING",
-                transient=TRANSIENT_ERRORS,
-            )
-        except (WaitTimeout, ServiceStartError) as exc:
-            self.kill()
-            raise ServiceStartError(
-                f"redis-server did not start on {LOOPBACK}:{self._port}: {exc}\n"
-                f"--- last lines of {self.log_path} ---\n{self.logs(30)}\n{HINT}"
-            ) from exc
 
     def _config(self, data_dir: Path) -> str:
         lines = [
@@ -138,9 +104,7 @@ class LocalRedis(LoopbackEndpoint):
         return "\n".join(lines) + "\n"
 
     def _ping(self) -> bool:
-        if self._proc is None or self._proc.poll() is not None:
-            code = None if self._proc is None else self._proc.returncode
-            raise ServiceStartError(f"redis-server exited with code {code}")
+        self._check_alive()
         client = self.client(socket_timeout=1.0)
         try:
             return bool(client.ping())
@@ -160,43 +124,12 @@ class LocalRedis(LoopbackEndpoint):
             retry=Retry(NoBackoff(), retries),
         )
 
-    def stop(self) -> None:
-        """SIGTERM (redis shuts down cleanly, fsyncing the AOF), wait, SIGKILL if it hangs."""
-        if self._proc is None:
-            return
-        reaper.terminate(self._proc, sig=signal.SIGTERM, grace=STOP_TIMEOUT)
-        self._proc = None
-        self._paused = False
-
-    def kill(self) -> None:
-        if self._proc is None:
-            return
-        reaper.terminate(self._proc, sig=signal.SIGKILL, grace=STOP_TIMEOUT)
-        self._proc = None
-        self._paused = False
-
-    def pause(self) -> None:
-        reaper.signal_tree(self._require_proc(), signal.SIGSTOP)
-        self._paused = True
-
-    def resume(self) -> None:
-        reaper.signal_tree(self._require_proc(), signal.SIGCONT)
-        self._paused = False
-
     def restart(self, *, keep_data: bool = True) -> None:
         """Stop and start on the same port; data survives only with ``appendonly``."""
         self.stop()
         if not keep_data:
             shutil.rmtree(self.workdir / "data", ignore_errors=True)
         self.start()
-
-    def logs(self, tail: int = 50) -> str:
-        return _tail(self.log_path, tail)
-
-    def _require_proc(self) -> subprocess.Popen[bytes]:
-        if self._proc is None or self._proc.poll() is not None:
-            raise HarnessError(f"{self!r} is not running")
-        return self._proc
 
     def _redacted_url(self) -> str:
         return f"redis://default:***@{LOOPBACK}:{self._port}/0"
@@ -213,11 +146,3 @@ def _quoted(value: str) -> str:
     """A redis.conf double-quoted string."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
-
-
-def _tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except FileNotFoundError:
-        return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
