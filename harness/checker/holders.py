@@ -80,3 +80,23 @@ def attempt_ended_by_itself(conn: psycopg.Connection[Any], note_id: int, attempt
             (note_id, attempt),
         ).fetchone()
     return row is not None and row[0] in SELF_ENDED_CAUSES
+
+
+def attempt_fate(conn: psycopg.Connection[Any], note_id: int, attempt: int) -> str:
+    """How ``attempt`` of the note left ``processing``, for a fault's "missed" message:
+    ``"queued (cause error) by notepipe.host.42: <error>"``, or the note's status now."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute(
+            "SELECT to_status, cause, worker, error, at FROM note_events WHERE note_id = %s "
+            "AND attempt = %s AND from_status = 'processing' ORDER BY id LIMIT 1",
+            (note_id, attempt),
+        ).fetchone()
+        if row is not None:
+            error = f": {row[3]}" if row[3] else ""
+            return f"{row[0]} (cause {row[1]}) by {row[2]} at {row[4]:%H:%M:%S.%f}{error}"
+        now = cur.execute(
+            "SELECT status, attempt, worker FROM notes WHERE id = %s", (note_id,)
+        ).fetchone()
+    if now is None:
+        return "the note is gone from the ledger"
+    return f"no end recorded; the note is {now[0]} in attempt {now[1]} held by {now[2]}"

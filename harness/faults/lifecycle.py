@@ -118,7 +118,7 @@ class KillAtAttempt(Fault):
     def inject(self) -> None:
         import psycopg
 
-        from harness.checker.holders import note_claim, processing_in_attempt
+        from harness.checker.holders import attempt_fate, note_claim, processing_in_attempt
         from harness.wait import WaitTimeout, wait_until
         from notepipe.contracts.rq import worker_matches
 
@@ -159,11 +159,12 @@ class KillAtAttempt(Fault):
             observer.database_dsn, connect_timeout=LEDGER_CONNECT_TIMEOUT_S
         ) as conn:
             claim = note_claim(conn, note_id)
-        self.hit = bool(
-            claim
-            and claim.attempt == attempt
-            and worker_matches(claim.worker, victim.rq_worker_name)
-        )
+            self.hit = bool(
+                claim
+                and claim.attempt == attempt
+                and worker_matches(claim.worker, victim.rq_worker_name)
+            )
+            fate = "" if self.hit else attempt_fate(conn, note_id, attempt)
         missed = "" if self.hit else ", missed: the attempt ended first"
         self.target = f"{victim.name} (note {note_id}, attempt {attempt}{missed})"
         point = {"note": note_id, "attempt": attempt}
@@ -174,7 +175,9 @@ class KillAtAttempt(Fault):
                 interrupted=[point],
             )
         else:
-            self.effect.miss(f"note {note_id} attempt {attempt} ended before the kill", pid=pid)
+            self.effect.miss(
+                f"note {note_id} attempt {attempt} ended before the kill: {fate}", pid=pid
+            )
 
     def heal(self) -> None:
         if self.victim is not None:

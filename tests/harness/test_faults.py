@@ -1,4 +1,4 @@
-"""The scale and lifecycle-point faults on small real stacks (30 notes each).
+"""The scale and lifecycle-point faults on small real stacks (12-30 notes each).
 
 ``kill_at_attempt`` must kill the worker that holds the chosen note in exactly the chosen
 attempt (the ledger says who held it), and ``scale_workers`` must grow and shrink the
@@ -26,8 +26,9 @@ pytestmark = pytest.mark.slow
 SLOW = {"[chaos:sleep=0.5]": 1.0}  # every note takes >= 0.5 s: a kill lands mid-attempt
 #: For kills aimed at one attempt: the fault polls the ledger for the claim, then kills;
 #: on a loaded 2-core machine half a second between the claim and the kill was not always
-#: enough (the attempt ended first and the fault rightly called it a miss).
-LONG = {"[chaos:sleep=1.5]": 1.0}
+#: enough (the attempt ended first and the fault rightly called it a miss), and in one CI
+#: run on a shared machine 1.5 s was not either. Fewer, longer notes keep the run as long.
+LONG = {"[chaos:sleep=3.0]": 1.0}
 
 
 @pytest.fixture
@@ -81,13 +82,13 @@ def test_kill_at_attempt_kills_the_holder_of_note_0_in_attempts_1_and_2(
                 "kill_at_attempt",
                 at=0.3,
                 duration=0.5,
-                params={"note_index": 0, "attempt": 2, "timeout": 30},
+                params={"note_index": 0, "attempt": 2, "timeout": 60},
             ),
         ],
         seed=1,
     )
     outcome: RunOutcome = notepipe_run(stack).execute(
-        LoadSpec(notes=30, rate=10, special=LONG), schedule
+        LoadSpec(notes=12, rate=10, special=LONG), schedule
     )
     assert outcome.result.verdict == "valid", outcome.explain()
     records = sorted(outcome.faults, key=lambda r: r.start)
