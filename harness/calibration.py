@@ -81,7 +81,7 @@ def calibrate(stack: PipelineStack, *, notes: int = CALIBRATION_NOTES) -> Calibr
     )
     loader.start()
     loader.join(timeout=60)
-    leftover = stack.wait_quiescent(60)
+    leftover = stack.observer.wait_quiescent(60)
     if leftover or len(client.accepted) < notes:
         raise CalibrationError(
             f"the calibration stack did not drain {notes} notes within 60 s "

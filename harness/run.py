@@ -143,13 +143,13 @@ class ScenarioRun:
             load_seconds = time.monotonic() - load_started
             self.progress.update("waiting for every note to reach a terminal status")
             drain_started = time.monotonic()
-            leftover = self.stack.wait_quiescent(
+            leftover = self.stack.observer.wait_quiescent(
                 self.deadline_s + QUIESCENCE_SLACK_S + len(client.accepted) / MIN_DRAIN_RATE
             )
             drain_seconds = time.monotonic() - drain_started
             self.progress.update("waiting for the trace witness")
             records = list(runner.records)
-            history = self.stack.settled_history(
+            history = self.stack.observer.settled_history(
                 accepted=client.accepted, faults=tuple(r.window() for r in records)
             )
             flush_seconds = time.monotonic() - drain_started - drain_seconds

@@ -1,7 +1,8 @@
 """A pipeline under test: API, workers and reconciler on Redis and PostgreSQL, with the
 pipeline's traffic going through Toxiproxy proxies and its spans to the run's collector.
 
-The harness's own observers (checker, quiescence) connect to the services directly.
+The harness's own reads (quiescence, the checker's history) go to the services directly,
+through the stack's :class:`~harness.observe.StackObserver`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -23,9 +23,9 @@ import redis
 from psycopg import sql
 
 from harness.chaos_stage import CHAOS_STAGE
-from harness.checker import History, read_ledger, read_rq_snapshot
 from harness.collector import TraceCollector
 from harness.errors import HarnessConfigError
+from harness.observe import StackObserver
 from harness.processes import (
     PipelineProcess,
     start_api,
@@ -35,7 +35,6 @@ from harness.processes import (
 )
 from harness.services.base import Service
 from harness.wait import WaitTimeout, wait_until
-from notepipe.contracts import rq as rq_contract
 from notepipe.settings import DEFAULT_STAGES, Settings, load_settings
 from notepipe.store.migrate import migrate
 
@@ -139,11 +138,8 @@ class PipelineStack:
         self.settings: Settings | None = None
         #: The services' own addresses (no proxy, no pooler): what the harness reads with.
         self.direct_settings: Settings | None = None
-        self._collector_baseline = (
-            (collector.stats.rejected_requests, collector.stats.rejected_spans)
-            if collector is not None
-            else (0, 0)
-        )
+        #: Reads the ledger, Redis and this stack's spans (built by :meth:`start`).
+        self._observer: StackObserver | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -163,6 +159,7 @@ class PipelineStack:
         self.direct_settings = load_settings(
             **values, redis_url=direct_redis, database_url=direct_pg
         )
+        self._observer = StackObserver(self.direct_settings, self.collector, self.stack_id)
         if self.options.fresh_database:
             with psycopg.connect(self.postgres_service.url, autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
@@ -203,16 +200,11 @@ class PipelineStack:
         """Tags this stack's spans (the collector is shared by the session)."""
         return self.database
 
-    def spans(self) -> list[Any]:
-        """The collector's spans that belong to this stack (its processes and its faults)."""
-        if self.collector is None:
-            return []
-        return [
-            s
-            for s in self.collector.spans()
-            if s.resource.get("notepipe.stack") == self.stack_id
-            or s.attributes.get("notepipe.stack") == self.stack_id
-        ]
+    @property
+    def observer(self) -> StackObserver:
+        """The harness's own reads of this stack: quiescence and the checker's history."""
+        assert self._observer is not None, "start() the stack first"
+        return self._observer
 
     def stop(self) -> None:
         for process in [*self.workers, *self.retired]:
@@ -323,154 +315,3 @@ class PipelineStack:
             raise HarnessConfigError(
                 f"no proxy in front of {name!r}: this stack was started without network proxies"
             ) from None
-
-    # ---------------------------------------------------------------- observation
-    def _direct_settings(self) -> Settings:
-        assert self.direct_settings is not None, "start() the stack first"
-        return self.direct_settings
-
-    def pending_work(self) -> dict[str, int]:
-        """Non-terminal notes in the ledger and jobs left in Redis (read directly, raw)."""
-        observer = self._direct_settings()
-        with psycopg.connect(observer.database_dsn, connect_timeout=5) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM notes WHERE status NOT IN ('completed', 'failed')"
-            ).fetchone()
-        client = redis.Redis.from_url(observer.redis_dsn, socket_timeout=5)
-        q = observer.queue_name
-        try:
-            with client.pipeline(transaction=False) as pipe:
-                pipe.llen(rq_contract.queue_key(q))
-                pipe.llen(rq_contract.intermediate_key(q))
-                pipe.zcard(rq_contract.registry_key("started", q))
-                pipe.zcard(rq_contract.registry_key("scheduled", q))
-                queued, intermediate, started, scheduled = pipe.execute()
-        finally:
-            client.close()
-        return {
-            "active_notes": int(row[0]) if row else 0,
-            "queued": int(queued),
-            "intermediate": int(intermediate),
-            "started": int(started),
-            "scheduled": int(scheduled),
-        }
-
-    def wait_quiescent(self, timeout: float) -> dict[str, int]:
-        """Until every note is terminal and Redis holds no queued/started/scheduled job."""
-        last: dict[str, int] = {}
-
-        def quiet() -> bool:
-            nonlocal last
-            last = self.pending_work()
-            return not any(last.values())
-
-        try:
-            wait_until(
-                quiet,
-                timeout,
-                describe="quiescence",
-                interval=0.2,
-                transient=(psycopg.OperationalError, redis.RedisError),
-            )
-        except WaitTimeout:
-            return last
-        return {}
-
-    def history(self, *, accepted: Mapping[int, datetime], faults: tuple[Any, ...] = ()) -> History:
-        observer = self._direct_settings()
-        errors: dict[str, str] = {}
-        notes: tuple[Any, ...] = ()
-        events: tuple[Any, ...] = ()
-        rq = None
-        try:
-            with psycopg.connect(observer.database_dsn, connect_timeout=10) as conn:
-                notes, events = read_ledger(conn)
-        except psycopg.Error as exc:
-            errors["ledger"] = str(exc)
-        client = redis.Redis.from_url(observer.redis_dsn, socket_timeout=10)
-        try:
-            rq = read_rq_snapshot(client, observer.queue_name)
-        except redis.RedisError as exc:
-            errors["rq"] = str(exc)
-        finally:
-            client.close()
-        spans: tuple[Any, ...] = ()
-        try:
-            spans = tuple(self.spans())
-        except Exception as exc:  # the span store is unreadable: the witness is missing
-            errors["spans"] = f"the collector's spans could not be read: {exc!r}"
-        problem = self._collector_problem()
-        if problem is not None:
-            errors.setdefault("spans", problem)
-        return History(
-            notes=notes,
-            events=events,
-            observed_at=datetime.now(UTC),
-            spans=spans,
-            rq=rq,
-            faults=faults,
-            accepted=dict(accepted),
-            input_errors=errors,
-        )
-
-    def _collector_problem(self) -> str | None:
-        """Why the trace witness cannot be trusted for this stack, if it cannot."""
-        if self.collector is None:
-            return "this stack has no trace collector"
-        if not self.collector.receiver.running:
-            return "the trace collector is not running: no span could be received"
-        stats = self.collector.stats
-        rejected = (
-            stats.rejected_requests - self._collector_baseline[0],
-            stats.rejected_spans - self._collector_baseline[1],
-        )
-        if any(rejected):
-            return (
-                f"the trace collector rejected {rejected[0]} export request(s) and "
-                f"{rejected[1]} span(s) during this run: the witness is incomplete"
-            )
-        return None
-
-    def settled_history(
-        self,
-        *,
-        accepted: Mapping[int, datetime],
-        faults: tuple[Any, ...] = (),
-        timeout: float = 10.0,
-    ) -> History:
-        """:meth:`history` once every attempt that ended by itself has its attempt span
-        (re-read every 0.3 s, up to ``timeout``; the checker reports what is still missing).
-
-        Waiting on the witness itself, not on the span count going quiet: the reconciler's
-        pass spans keep that count growing for ever."""
-        from harness.checker.span_gaps import unwitnessed_attempts
-        from harness.checker.timeline import build_timelines
-
-        latest: list[History] = []
-
-        def witnessed() -> bool:
-            latest[:] = [self.history(accepted=accepted, faults=faults)]
-            history = latest[0]
-            if "ledger" in history.input_errors:
-                return True
-            return not unwitnessed_attempts(build_timelines(history).values(), faults)
-
-        self.collector_settle(1.0)
-        with contextlib.suppress(WaitTimeout):
-            wait_until(
-                witnessed,
-                timeout,
-                describe="every ended attempt's span",
-                interval=0.3,
-                max_interval=0.5,
-            )
-        return latest[0]
-
-    def collector_settle(self, seconds: float) -> None:
-        """Give exporters a few batch periods (200 ms each, plus the horse relay's linger) to
-        deliver the spans they still hold, e.g. a resumed zombie's fenced attempt."""
-        deadline = time.monotonic() + seconds
-        with contextlib.suppress(WaitTimeout):
-            wait_until(
-                lambda: time.monotonic() >= deadline, seconds + 1, describe="one export batch"
-            )
