@@ -189,3 +189,32 @@ def test_sigkilled_worker_note_completes_within_time_to_terminal(
     events = ledger.get_events(ledger_conn, note_id)
     assert any("lost its lease" in (e["error"] or "") for e in events)
     assert not victim.alive()
+
+
+def test_an_attempt_whose_connection_broke_mid_stage_still_writes_its_completion(
+    ledger_conn: Conn, make_settings: object, log_dir: Path
+) -> None:
+    """A link dropped while the stages run: the heartbeat's renewal on the attempt's
+    connection fails and it renews on its own; the completion goes on a new connection
+    instead of failing on the broken one (which left the attempt to lease expiry)."""
+    settings = make_settings(  # type: ignore[operator]
+        stages=(*DEFAULT_STAGES, CHAOS_STAGE), lease_ttl=3.0, heartbeat_interval=0.2
+    )
+    note_id = _submit(ledger_conn, settings, "long enough to cut [chaos:sleep=2.5]")
+    worker = start_worker(settings, log_dir, burst=True)
+    try:
+        wait_until(lambda: _status(ledger_conn, note_id) == "processing", 30, describe="the claim")
+        # the attempt's one connection: the backend that wrote its claim, idle in the stages
+        row = ledger_conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity "
+            "WHERE application_name = 'notepipe' AND pid <> pg_backend_pid() "
+            "AND datname = current_database()"
+        ).fetchone()
+        assert row is not None and row["n"] >= 1
+        assert worker.wait_exit(timeout=60) == 0, worker.logs()
+    finally:
+        worker.stop()
+    events = ledger.get_events(ledger_conn, note_id)
+    ends = [(e["attempt"], e["cause"]) for e in events if e["from_status"] == "processing"]
+    assert ends == [(1, "completed")], (ends, worker.logs())
+    assert "writing the attempt's end on a new one" in worker.logs(tail=400)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -72,7 +73,8 @@ def _run_attempt(
 ) -> dict[str, Any]:
     runtime = get_runtime()
     settings = runtime.settings
-    with connect(settings) as conn:
+    with contextlib.ExitStack() as connections:
+        conn = connections.enter_context(connect(settings))
         claimed = ledger.claim(
             conn,
             note_id,
@@ -106,16 +108,34 @@ def _run_attempt(
                 )
             except Exception as exc:
                 _lease_evidence(span, heartbeat)
-                _record_failure(conn, span, job, note_id, attempt, exc)
+                writer = _writable(conn, connections, note_id, attempt)
+                _record_failure(writer, span, job, note_id, attempt, exc)
                 raise
         _lease_evidence(span, heartbeat)
-        if ledger.complete(conn, note_id, attempt, enrichment):
+        if ledger.complete(
+            _writable(conn, connections, note_id, attempt), note_id, attempt, enrichment
+        ):
             span.set_attribute(spans.NOTE_OUTCOME, Outcome.COMPLETED)
             return {"outcome": Outcome.COMPLETED, "attempt": attempt}
         span.set_attribute(spans.NOTE_OUTCOME, Outcome.FENCED)
         span.set_attribute(spans.NOTE_FENCED_BY_HEARTBEAT, heartbeat.fenced)
         log.warning("note %s attempt %s finished but was fenced out", note_id, attempt)
         return {"outcome": Outcome.FENCED, "attempt": attempt}
+
+
+def _writable(conn: Conn, connections: contextlib.ExitStack, note_id: int, attempt: int) -> Conn:
+    """The connection to write the attempt's end on: its own, or a new one when that broke
+    while the stages ran (a heartbeat renewal on it met a dropped link). Nothing was in
+    flight on a broken connection, so the fenced write goes exactly once either way."""
+    if not (conn.broken or conn.closed):
+        return conn
+    log.info(
+        "note %s attempt %s: its connection broke while the stages ran; "
+        "writing the attempt's end on a new one",
+        note_id,
+        attempt,
+    )
+    return connections.enter_context(connect(get_runtime().settings))
 
 
 def _lease_evidence(span: trace.Span, heartbeat: LeaseHeartbeat) -> None:
