@@ -33,17 +33,22 @@ PG_FAULTS = [
         target="postgres",
         params={"type": "reset_peer", "attributes": {"timeout": 0}},
     ),
-    # Blips shorter than a lease, while long notes run: a live heartbeat fails once, then
-    # renews on a new connection and keeps its lease; one that gives up loses it.
+    # Blips shorter than a lease, while long notes run: a live heartbeat fails once or
+    # twice, then renews on a new connection and keeps its lease; one that gives up loses
+    # it. Each blip outlasts the heartbeat interval (0.5 s), so every running attempt's
+    # heartbeat meets it (0.3 s blips 1.5 s apart all fell between the same beats); they
+    # are 3 s apart, so the lease a dead heartbeat leaves runs out (2 s after its last
+    # renewal) in a quiet stretch that no later blip excuses; and they go on past the
+    # load while the long notes queued behind it run.
     *(
         FaultSpec(
             "toxic",
             at=at,
-            duration=0.3,
+            duration=0.6,
             target="postgres",
             params={"type": "reset_peer", "attributes": {"timeout": 0}},
         )
-        for at in (16.5, 18.0, 19.5)
+        for at in (16.5, 19.5, 22.5, 25.5, 28.5, 31.5)
     ),
 ]
 

@@ -127,6 +127,11 @@ class CheckConfig:
     tolerance_s: float = 1.0
     #: Slack on retry gaps: both ends are stamped by the one PostgreSQL clock.
     retry_gap_tolerance_s: float = 0.005
+    #: Slack between a span's time (the worker host's clock) and the ledger's (the
+    #: database host's): one kernel clock on the local and testcontainers backends, so
+    #: this covers only the span's own bookkeeping. Raise it for a database on another
+    #: host whose clock may differ.
+    span_clock_tolerance_s: float = 0.25
     service_budget_s: float = 0.0
     workers: int = 1
     #: A recovery must wait this long past the lease it saw (``Settings.lease_grace``).
@@ -191,6 +196,7 @@ class CheckConfig:
             "deadline_s": self.deadline_s,
             "tolerance_s": self.tolerance_s,
             "retry_gap_tolerance_s": self.retry_gap_tolerance_s,
+            "span_clock_tolerance_s": self.span_clock_tolerance_s,
             "service_budget_s": self.service_budget_s,
             "workers": self.workers,
             "lease_grace": self.lease_grace,

@@ -136,7 +136,7 @@ def _alive_past_lease(ctx: CheckContext, a: Attempt, lease_until: datetime) -> s
         return None  # killed: no span survives, and nothing says it lived
     ran_until = max(ns_to_datetime(s.end_ns) for s in a.spans)
     expired = lease_until + timedelta(seconds=ctx.config.lease_grace)
-    if ran_until <= expired + ctx.tolerance:
+    if ran_until <= expired + timedelta(seconds=ctx.config.span_clock_tolerance_s):
         return None  # it ended (without a write) before its lease ran out
     reach = timedelta(seconds=ctx.config.heartbeat_interval + RENEW_SLACK_S)
     covering = [

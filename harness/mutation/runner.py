@@ -187,7 +187,7 @@ def _run_catcher(
 
 def control_run(repo: Path, options: RunOptions) -> CatcherRun:
     """Run :data:`CONTROL_SCENARIO` on an unmutated copy of ``repo``."""
-    base = Path(tempfile.mkdtemp(prefix="notepipe-mutant-control-", dir=options.workdir))
+    base = _scratch_dir("notepipe-mutant-control-", options)
     tree = copy_tree(repo, base / "repo")
     env = mutant_env(os.environ, tree, {}, base / "imports.jsonl")
     try:
@@ -207,7 +207,7 @@ def run_mutant(
     options = options or RunOptions()
     started = time.monotonic()
     result = MutantResult(mutant)
-    base = Path(tempfile.mkdtemp(prefix=f"notepipe-mutant-{mutant.id}-", dir=options.workdir))
+    base = _scratch_dir(f"notepipe-mutant-{mutant.id}-", options)
     tree = base / "repo"
     try:
         try:
@@ -237,3 +237,10 @@ def run_mutant(
             if (tree / "reports").is_dir():
                 shutil.move(tree / "reports", base / "reports")
             shutil.rmtree(tree, ignore_errors=True)
+
+
+def _scratch_dir(prefix: str, options: RunOptions) -> Path:
+    """A new directory for one mutated copy, under ``--workdir`` (created if missing)."""
+    if options.workdir is not None:
+        options.workdir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=options.workdir))

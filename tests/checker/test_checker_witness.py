@@ -223,6 +223,14 @@ def test_a_live_attempt_losing_its_lease_with_no_fault_over_the_expiry_is_invali
     pause = FaultWindow("pause_worker", "worker-1", end.lease_until - timedelta(seconds=3), end.at)
     paused = replace(lived, faults=(pause,))
     assert not run(paused, heartbeat_interval=0.5).violations_of("recovery_only_of_dead_attempts")
+    # living on only a little past the expiry is still living on: the deadline tolerance
+    # (seconds, for process scheduling) does not stretch the span-to-ledger clock slack
+    barely = replace(zombie, end_ns=ns(end.lease_until + timedelta(seconds=GRACE + 0.6)))
+    assert run(
+        replace(history, spans=(*history.spans, barely), faults=(blip,)),
+        heartbeat_interval=0.5,
+        tolerance_s=1.5,
+    ).violations_of("recovery_only_of_dead_attempts")
     # and an attempt that ended (its last write failed) before its lease ran out lived no longer
     early = replace(zombie, end_ns=ns(end.lease_until - timedelta(seconds=0.5)))
     ended = replace(history, spans=(*history.spans, early), faults=(blip,))
