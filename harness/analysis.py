@@ -7,10 +7,10 @@ from collections import defaultdict
 from typing import Any
 
 from harness.checker import LedgerEvent
-from harness.run import RunOutcome
+from harness.record import ScenarioRecord
 
 
-def _events_by_note(outcome: RunOutcome) -> dict[int, list[LedgerEvent]]:
+def _events_by_note(outcome: ScenarioRecord) -> dict[int, list[LedgerEvent]]:
     grouped: dict[int, list[LedgerEvent]] = defaultdict(list)
     for event in outcome.history.events:
         grouped[event.note_id].append(event)
@@ -19,7 +19,7 @@ def _events_by_note(outcome: RunOutcome) -> dict[int, list[LedgerEvent]]:
     return grouped
 
 
-def recovery_after_kills(outcome: RunOutcome, worker_names: dict[str, str]) -> dict[str, Any]:
+def recovery_after_kills(outcome: ScenarioRecord, worker_names: dict[str, str]) -> dict[str, Any]:
     """Seconds from each worker fault to the next attempt of a note that worker held.
 
     ``worker_names`` maps a fault target (``worker-N``) to its RQ worker name.
@@ -57,7 +57,7 @@ def recovery_after_kills(outcome: RunOutcome, worker_names: dict[str, str]) -> d
     }
 
 
-def attempt_durations(outcome: RunOutcome) -> list[float]:
+def attempt_durations(outcome: ScenarioRecord) -> list[float]:
     durations: list[float] = []
     for events in _events_by_note(outcome).values():
         starts = {e.attempt: e.at for e in events if e.to_status == "processing"}

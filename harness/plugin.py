@@ -8,15 +8,19 @@ run's report written to ``<report-dir>/<run-id>/`` and ``<report-dir>/latest/``.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from harness.errors import HarnessConfigError
 from harness.session import SESSION_KEY, NotepipeSession, backend_versions, new_run_id
+
+if TYPE_CHECKING:
+    from harness.record import ScenarioRecord
 
 pytest_plugins = [
     "harness.fixtures.services",
@@ -160,17 +164,18 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"notepipe: backend={session.backend} ({versions}); run {session.run_id}"]
 
 
-def record_outcome(config: pytest.Config, outcome: Any, nodeid: str) -> None:
-    """Store a scenario's outcome for the run report (a pickle per scenario, so xdist
-    workers' results reach the controller through the shared report directory)."""
+def record_outcome(config: pytest.Config, record: ScenarioRecord, nodeid: str) -> None:
+    """Store a scenario's record, with its test's node id, for the run report (a pickle per
+    scenario, so xdist workers' records reach the controller through the shared report
+    directory)."""
     session = config.stash[SESSION_KEY]
     session.parts_dir.mkdir(parents=True, exist_ok=True)
-    key = f"{nodeid}::{getattr(outcome, 'name', '')}"
+    key = f"{nodeid}::{record.name}"
     safe = "".join(c if c.isalnum() else "_" for c in key)[-150:]
     target = session.parts_dir / f"{safe}.pkl"
     tmp = target.with_suffix(".tmp")
     with open(tmp, "wb") as fh:
-        pickle.dump({"nodeid": nodeid, "outcome": outcome}, fh)
+        pickle.dump(dataclasses.replace(record, nodeid=nodeid), fh)
     tmp.replace(target)
 
 
@@ -214,12 +219,12 @@ def notepipe_session(pytestconfig: pytest.Config) -> NotepipeSession:
     return pytestconfig.stash[SESSION_KEY]
 
 
-RecordOutcome = Callable[[Any], None]
+RecordScenario = Callable[["ScenarioRecord"], None]
 
 
 @pytest.fixture
-def record_scenario(request: pytest.FixtureRequest) -> RecordOutcome:
-    def record(outcome: Any) -> None:
-        record_outcome(request.config, outcome, request.node.nodeid)
+def record_scenario(request: pytest.FixtureRequest) -> RecordScenario:
+    def record(scenario: ScenarioRecord) -> None:
+        record_outcome(request.config, scenario, request.node.nodeid)
 
     return record

@@ -11,17 +11,17 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from harness.calibration import DEFAULT_SERVICE_BUDGET_S
-from harness.checker import CheckConfig, CheckResult, FaultWindow, History, check
+from harness.checker import CheckConfig, History, check
 from harness.fault_spans import HarnessTracing
 from harness.faults.proof import confirm_faults, prove_faults
 from harness.load import ClientHistory, LoadSpec, run_load
 from harness.progress import RunProgress
-from harness.schedule import FaultRecord, Schedule, ScheduleRunner
+from harness.record import ScenarioRecord, client_ops
+from harness.schedule import Schedule, ScheduleRunner
 from harness.stack import PipelineStack
 from notepipe.deadlines import time_to_terminal
 
@@ -41,37 +41,6 @@ def _recovery_lag_max(history: History, lease_grace: float) -> float | None:
     return round(max(lags), 2) if lags else None
 
 
-@dataclass
-class RunOutcome:
-    """Everything a scenario produced; ``result`` is the checker's verdict."""
-
-    name: str
-    started_at: datetime
-    finished_at: datetime
-    schedule: Schedule
-    faults: list[FaultRecord]
-    client_ops: list[dict[str, Any]]
-    accepted: dict[int, datetime]
-    history: History
-    result: CheckResult
-    leftover: dict[str, int]
-    figures: dict[str, Any] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def windows(self) -> tuple[FaultWindow, ...]:
-        return tuple(r.window() for r in self.faults)
-
-    def explain(self) -> str:
-        """A failure message: verdict, reasons, leftovers and fault errors."""
-        lines = [f"{self.name}: verdict {self.result.verdict}"]
-        lines += [f"  - {reason}" for reason in self.result.reasons[:20]]
-        if self.leftover:
-            lines.append(f"  not quiescent at the deadline: {self.leftover}")
-        lines += [f"  fault {r.spec.kind} missed: {r.missed}" for r in self.faults if r.missed]
-        return "\n".join(lines)
-
-
 class ScenarioRun:
     def __init__(
         self,
@@ -79,7 +48,7 @@ class ScenarioRun:
         *,
         name: str,
         tracing: HarnessTracing | None = None,
-        on_finish: Callable[[RunOutcome], None] | None = None,
+        on_finish: Callable[[ScenarioRecord], None] | None = None,
         tolerance_s: float = 1.5,
         progress: RunProgress | None = None,
         service_budget_s: float = DEFAULT_SERVICE_BUDGET_S,
@@ -104,8 +73,8 @@ class ScenarioRun:
         *,
         during: Callable[[ClientHistory], None] | None = None,
         figures: dict[str, Any] | None = None,
-        analyze: Callable[[RunOutcome], dict[str, Any]] | None = None,
-    ) -> RunOutcome:
+        analyze: Callable[[ScenarioRecord], dict[str, Any]] | None = None,
+    ) -> ScenarioRecord:
         """Drive ``load`` while ``schedule`` injects faults (and ``during`` acts, if given),
         heal everything, wait for quiescence, and check the history."""
         assert self.stack.api is not None and self.stack.api.url is not None
@@ -154,7 +123,8 @@ class ScenarioRun:
             )
             flush_seconds = time.monotonic() - drain_started - drain_seconds
             self.progress.update("checking the history")
-        confirm_faults(records, history, client.ops)  # each fault: what the history shows
+        ops = client_ops(client.ops)
+        confirm_faults(records, history, ops)  # each fault: what the history shows
         history = dataclasses.replace(history, faults=tuple(r.window() for r in records))
         assert self.stack.settings is not None
         config = CheckConfig.from_settings(
@@ -165,14 +135,13 @@ class ScenarioRun:
         )
         result = prove_faults(check(history, config), records, schedule.faults)  # missed: unknown
         tightest = result.tightest_margin
-        outcome = RunOutcome(
+        record = ScenarioRecord(
             name=self.name,
             started_at=started,
             finished_at=datetime.now(UTC),
             schedule=schedule,
             faults=records,
-            client_ops=list(client.ops),
-            accepted=dict(client.accepted),
+            client_ops=ops,
             history=history,
             result=result,
             leftover=leftover,
@@ -199,7 +168,7 @@ class ScenarioRun:
             },
         )
         if analyze is not None:
-            outcome.figures.update(analyze(outcome))
+            record.figures.update(analyze(record))
         if self.on_finish is not None:
-            self.on_finish(outcome)
-        return outcome
+            self.on_finish(record)
+        return record

@@ -10,7 +10,7 @@ from harness.chaos_stage import LONG_NOTE
 from harness.faults import FaultSpec
 from harness.fixtures.scenario import MakeRun, MakeStack
 from harness.load import LoadSpec
-from harness.run import RunOutcome
+from harness.record import ScenarioRecord
 from harness.schedule import Schedule
 
 pytestmark = pytest.mark.chaos
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.chaos
 SLOW = {"[chaos:sleep=1.0]": 0.2}
 
 
-def _assert_kills_interrupted_and_recovered(outcome: RunOutcome) -> None:
+def _assert_kills_interrupted_and_recovered(outcome: ScenarioRecord) -> None:
     """Each kill hit a busy worker (its pid recorded) and interrupted at least one attempt;
     no interrupted attempt finished by itself, and every one of their notes ended."""
     for record in outcome.faults:

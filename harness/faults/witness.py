@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checker import History, LedgerEvent
 from notepipe.models import SELF_ENDED_CAUSES
+
+if TYPE_CHECKING:
+    from harness.record import ScenarioRecord
 
 TERMINAL = ("completed", "failed")
 #: Errors show up a little after the window closes (timeouts, retries, exporters).
@@ -104,9 +107,9 @@ def errors_in_window(
 DISRUPTIVE = ("proxy_down", "reset_peer", "timeout")
 
 
-def assert_network_faults_bit(outcome: Any) -> None:
-    """For a scenario of network faults (a ``RunOutcome``): each fault's probe showed it, and
-    the cut, reset and black-holed windows show errors on the pipeline's side."""
+def assert_network_faults_bit(outcome: ScenarioRecord) -> None:
+    """For a scenario of network faults: each fault's probe showed it, and the cut, reset
+    and black-holed windows show errors on the pipeline's side."""
     for record in outcome.faults:
         evidence = record.effect.evidence
         assert record.effect.hit and "probe" in evidence, record

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from harness.report.model import RunInfo, ScenarioRecord, worst_verdict
+from harness.record import ScenarioRecord
+from harness.report.model import RunInfo, worst_verdict
 from harness.report.writer import update_latest, write_run_report
 
 __all__ = ["RunInfo", "ScenarioRecord", "update_latest", "worst_verdict", "write_run_report"]

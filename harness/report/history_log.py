@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.report.model import ScenarioRecord
+from harness.record import ScenarioRecord
 
 #: Within one instant: faults first (they explain what follows), then the client, then the ledger.
 _KIND_ORDER = {"fault": 0, "client": 1, "ledger": 2}
@@ -26,7 +26,7 @@ def iso(at: datetime) -> str:
 
 
 def scenario_rows(record: ScenarioRecord) -> Iterator[tuple[datetime, dict[str, Any]]]:
-    for window in record.faults:
+    for window in record.windows:
         yield (
             utc(window.start),
             {

@@ -6,7 +6,7 @@ The template ships as package data (``harness/report/templates``) and is read vi
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -19,8 +19,9 @@ from markupsafe import Markup
 from harness.checker.classify import NoteClass
 from harness.checker.history import FaultWindow, LedgerEvent
 from harness.checker.invariants import INVARIANTS
+from harness.record import ScenarioRecord
 from harness.report import charts
-from harness.report.model import RunInfo, ScenarioRecord, worst_verdict
+from harness.report.model import RunInfo, worst_verdict
 from harness.report.span_files import HOW_TO_OPEN, SpanFiles
 from harness.report.stats import flagged_notes, latency, throughput
 from harness.spans import SpanRecord
@@ -93,7 +94,7 @@ def _overlapping(
 
 
 def _spans_by_key(
-    spans: list[SpanRecord],
+    spans: Iterable[SpanRecord],
 ) -> tuple[dict[str, list[SpanRecord]], dict[int, list[SpanRecord]]]:
     by_trace: dict[str, list[SpanRecord]] = {}
     by_note: dict[int, list[SpanRecord]] = {}
@@ -113,9 +114,9 @@ def _note_panels(record: ScenarioRecord) -> tuple[list[NotePanel], int]:
         found.update({(s.trace_id, s.span_id): s for s in by_note.get(note.note_id, [])})
         events = [e for e in record.history.events if e.note_id == note.note_id]
         spans = sorted(found.values(), key=lambda s: s.start_ns)
-        chart = charts.waterfall(spans, events, record.faults) if spans or events else None
+        chart = charts.waterfall(spans, events, record.windows) if spans or events else None
         panels.append(
-            NotePanel(note, chart, len(spans), _overlapping(record.faults, spans, events))
+            NotePanel(note, chart, len(spans), _overlapping(record.windows, spans, events))
         )
     return panels, max(len(flagged) - MAX_WATERFALLS, 0)
 
@@ -154,7 +155,7 @@ def scenario_context(record: ScenarioRecord) -> dict[str, Any]:
         "outcome_rows": outcome_rows,
         "invariant_rows": invariant_rows,
         "latency": latency(record.history),
-        "throughput_chart": charts.throughput_chart(rates, record.faults),
+        "throughput_chart": charts.throughput_chart(rates, record.windows),
         "bin_s": rates.bin_s,
         "series_colours": charts.SERIES_COLOURS,
         "faults": [
@@ -164,7 +165,7 @@ def scenario_context(record: ScenarioRecord) -> dict[str, Any]:
                 "offset_s": (w.start - rates.start).total_seconds(),
                 "duration_s": (w.end - w.start).total_seconds(),
             }
-            for w in sorted(record.faults, key=lambda w: w.start)
+            for w in sorted(record.windows, key=lambda w: w.start)
         ],
         "figures": list(_flatten(record.figures)),
         "panels": panels,

@@ -1,4 +1,5 @@
-"""What a run report is made of: one :class:`RunInfo` and a :class:`ScenarioRecord` per scenario.
+"""What a run report is made of: one :class:`RunInfo` and a
+:class:`~harness.record.ScenarioRecord` per scenario.
 
 A pytest session of scenarios is one *run*; every scenario in it leaves a record
 with its fault schedule, the checker's input (:class:`~harness.checker.History`)
@@ -12,50 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from harness.checker.history import FaultWindow, History
-from harness.checker.verdict import CheckResult, Verdict
-from harness.spans import SpanRecord
+from harness.checker.verdict import Verdict
 
 #: Worst first: a run is as bad as its worst scenario.
 VERDICT_ORDER: tuple[Verdict, ...] = ("invalid", "unknown", "valid")
 
 ClientOpType = Literal["invoke", "ok", "fail", "info"]
-
-
-@dataclass
-class ScenarioRecord:
-    """One scenario of a run, as the report shows it.
-
-    ``client_ops`` items look like ``{"type": "invoke"|"ok"|"fail"|"info",
-    "f": "post"|"poll", "note_id": int | None, "time": iso str,
-    "status_code": int | None, "error": str | None}``. ``figures`` are free-form
-    numbers the scenario measured (nested dicts allowed); ``outcome`` is pytest's
-    (``passed`` / ``failed`` / ``error``).
-    """
-
-    name: str
-    nodeid: str
-    started_at: datetime
-    finished_at: datetime
-    seed: int | None
-    schedule: list[dict[str, Any]]
-    faults: tuple[FaultWindow, ...]
-    history: History
-    result: CheckResult
-    spans: list[SpanRecord] = field(default_factory=list)
-    client_ops: list[dict[str, Any]] = field(default_factory=list)
-    figures: dict[str, Any] = field(default_factory=dict)
-    outcome: str = "passed"
-
-    @property
-    def duration_s(self) -> float:
-        return (self.finished_at - self.started_at).total_seconds()
-
-    @property
-    def anchor(self) -> str:
-        """An HTML id for this scenario's section."""
-        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in self.name)
-        return f"scenario-{safe}"
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""From scenario outcomes to the run report and the terminal's verdict table."""
+"""From scenario records to the run report and the terminal's verdict table."""
 
 from __future__ import annotations
 
@@ -7,42 +7,30 @@ import platform
 import shlex
 import shutil
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.run import RunOutcome
+from harness.record import ScenarioRecord
 from harness.session import NotepipeSession
 from notepipe import __version__
 
 
-def load_outcomes(session: NotepipeSession) -> list[tuple[str, RunOutcome]]:
-    """Every scenario outcome of the run (written by this process or by xdist workers)."""
-    found: list[tuple[str, RunOutcome]] = []
+def load_records(session: NotepipeSession) -> list[ScenarioRecord]:
+    """Every scenario of the run (written by this process or by xdist workers), in the
+    order they started, each with pytest's outcome of its test."""
+    found: list[ScenarioRecord] = []
     if not session.parts_dir.exists():
         return found
     for path in sorted(session.parts_dir.glob("*.pkl")):
         with open(path, "rb") as fh:
-            data = pickle.load(fh)  # noqa: S301 - our own files, written by this run
-        found.append((data["nodeid"], data["outcome"]))
-    found.sort(key=lambda item: item[1].started_at)
+            record = pickle.load(fh)  # noqa: S301 - our own files, written by this run
+        found.append(replace(record, outcome=session.outcomes.get(record.nodeid, "unknown")))
+    found.sort(key=lambda r: r.started_at)
     return found
-
-
-def _client_ops(outcome: RunOutcome) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": op["type"],
-            "f": op.get("f", "post"),
-            "note_id": op.get("note_id"),
-            "time": op["time"],
-            "status_code": op.get("status_code"),
-            "error": op.get("error"),
-        }
-        for op in outcome.client_ops
-    ]
 
 
 def _discard_empty_run(session: NotepipeSession) -> None:
@@ -53,32 +41,14 @@ def _discard_empty_run(session: NotepipeSession) -> None:
 
 
 def write_session_report(config: pytest.Config, session: NotepipeSession) -> Path | None:
-    outcomes = load_outcomes(session)
-    if not outcomes:
+    records = load_records(session)
+    if not records:
         _discard_empty_run(session)
         return None
-    from harness.report.model import RunInfo, ScenarioRecord
+    from harness.report.model import RunInfo
     from harness.report.writer import write_run_report
 
-    records = [
-        ScenarioRecord(
-            name=outcome.name,
-            nodeid=nodeid,
-            started_at=outcome.started_at,
-            finished_at=outcome.finished_at,
-            seed=outcome.schedule.seed,
-            schedule=outcome.schedule.to_list(),
-            faults=outcome.windows,
-            history=outcome.history,
-            result=outcome.result,
-            spans=list(outcome.history.spans),
-            client_ops=_client_ops(outcome),
-            figures=outcome.figures,
-            outcome=session.outcomes.get(nodeid, "unknown"),
-        )
-        for nodeid, outcome in outcomes
-    ]
-    settings = next((o.settings for _, o in outcomes if o.settings), {})
+    settings = next((r.settings for r in records if r.settings), {})
     run = RunInfo(
         run_id=session.run_id,
         started_at=session.started_at,
@@ -109,7 +79,7 @@ def write_session_report(config: pytest.Config, session: NotepipeSession) -> Pat
     return run_dir
 
 
-def _jaeger_check(session: NotepipeSession, records: list[Any]) -> dict[str, Any] | None:
+def _jaeger_check(session: NotepipeSession, records: list[ScenarioRecord]) -> dict[str, Any] | None:
     """With ``--notepipe-jaeger``: spans forwarded vs spans the run's Jaeger returns."""
     if not session.jaeger_query_url:
         return None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.collector.export import write_jaeger_json, write_otlp_jsonl
-from harness.report.model import ScenarioRecord
+from harness.record import ScenarioRecord
 from harness.spans import SpanRecord
 
 OTLP_FILE = "spans.otlp.jsonl.gz"

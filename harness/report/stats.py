@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.checker.context import Violation
 from harness.checker.history import COMPLETED, FAILED, TERMINAL, History
-from harness.report.model import ScenarioRecord
+from harness.record import ScenarioRecord
 
 QUANTILES: tuple[tuple[str, float], ...] = (
     ("p50", 0.50),

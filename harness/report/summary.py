@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checker.classify import OK_CLASSES, NoteClass
+from harness.record import ScenarioRecord
 from harness.report.history_log import iso
-from harness.report.model import RunInfo, ScenarioRecord, worst_verdict
+from harness.report.model import RunInfo, worst_verdict
 from harness.report.span_files import HOW_TO_OPEN, SpanFiles
 from harness.report.stats import latency
 
@@ -31,7 +32,7 @@ def scenario_summary(record: ScenarioRecord) -> dict[str, Any]:
         "finished_at": iso(record.finished_at),
         "duration_s": round(record.duration_s, 3),
         "seed": record.seed,
-        "schedule": record.schedule,
+        "schedule": record.schedule.to_list(),
         "faults": [
             {
                 "kind": w.kind,
@@ -44,7 +45,7 @@ def scenario_summary(record: ScenarioRecord) -> dict[str, Any]:
                 "missed": w.missed,
                 "evidence": dict(w.evidence),
             }
-            for w in record.faults
+            for w in record.windows
         ],
         "counts": check.pop("counts"),
         "reasons": check.pop("reasons"),

@@ -13,9 +13,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from harness.record import ScenarioRecord
 from harness.report.history_log import write_history_jsonl
 from harness.report.html import render_index
-from harness.report.model import RunInfo, ScenarioRecord
+from harness.report.model import RunInfo
 from harness.report.span_files import all_spans, write_span_files
 from harness.report.summary import run_summary
 

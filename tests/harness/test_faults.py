@@ -17,7 +17,7 @@ import redis
 from harness.faults import FaultSpec
 from harness.fixtures.scenario import MakeRun, MakeStack
 from harness.load import LoadSpec
-from harness.run import RunOutcome
+from harness.record import ScenarioRecord
 from harness.schedule import Schedule
 from harness.stack import PipelineStack
 
@@ -87,7 +87,7 @@ def test_kill_at_attempt_kills_the_holder_of_note_0_in_attempts_1_and_2(
         ],
         seed=1,
     )
-    outcome: RunOutcome = notepipe_run(stack).execute(
+    outcome: ScenarioRecord = notepipe_run(stack).execute(
         LoadSpec(notes=12, rate=10, special=LONG), schedule
     )
     assert outcome.result.verdict == "valid", outcome.explain()

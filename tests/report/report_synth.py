@@ -12,8 +12,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness.checker import FaultWindow, History, check
-from harness.report.model import RunInfo, ScenarioRecord
+from harness.checker import History, check
+from harness.faults import Effect, FaultSpec
+from harness.record import ScenarioRecord
+from harness.report.model import RunInfo
+from harness.schedule import FaultRecord, Schedule
 from tests.checker.checker_synth import T0, Builder, Fractions, Params
 
 P = Params(max_attempts=3, retry_intervals=(1.0, 2.0), job_timeout=5.0)
@@ -48,27 +51,32 @@ def _build(first_id: int, plans: list[list[str]], start: datetime) -> History:
     return builder.history()
 
 
+def fault(kind: str, target: str, start: datetime, end: datetime) -> FaultRecord:
+    """A fault as it ran, that hit its target."""
+    spec = FaultSpec(kind, at=0.0, duration=(end - start).total_seconds(), target=target)
+    return FaultRecord(spec, target, start, end, effect=Effect(hit=True, summary=f"hit {target}"))
+
+
 def record(
     name: str,
     history: History,
-    faults: tuple[FaultWindow, ...],
+    faults: list[FaultRecord],
     start: datetime,
     *,
     outcome: str = "passed",
 ) -> ScenarioRecord:
-    history = replace(history, faults=(*history.faults, *faults))  # kills the plans made, too
+    windows = tuple(f.window() for f in faults)
+    history = replace(history, faults=(*history.faults, *windows))  # kills the plans made, too
     result = check(history, P.config())
     return ScenarioRecord(
         name=name,
         nodeid=f"scenarios/test_synth.py::{name}",
         started_at=start - timedelta(seconds=1),
         finished_at=history.observed_at,
-        seed=1234,
-        schedule=[{"kind": w.kind, "target": w.target} for w in faults],
+        schedule=Schedule([], seed=1234),
         faults=faults,
         history=history,
         result=result,
-        spans=list(history.spans),
         client_ops=client_ops(history),
         figures={
             "notes_posted": len(history.accepted),
@@ -90,9 +98,7 @@ def valid_scenario() -> ScenarioRecord:
     ]
     plans += [["ok"]] * 8
     history = _build(1, plans, T0)
-    faults = (
-        FaultWindow("kill", "worker-1", T0 + timedelta(seconds=1), T0 + timedelta(seconds=3)),
-    )
+    faults = [fault("kill", "worker-1", T0 + timedelta(seconds=1), T0 + timedelta(seconds=3))]
     return record("test_worker_sigkill", history, faults, T0)
 
 
@@ -113,14 +119,10 @@ def invalid_scenario() -> ScenarioRecord:
     ]
     notes = [replace(n, last_error=EVIL) if n.id == EVIL_NOTE else n for n in notes]
     history = replace(history, notes=tuple(notes), events=tuple(events))
-    faults = (
-        FaultWindow(
-            "partition", "redis", start + timedelta(seconds=0.5), start + timedelta(seconds=2)
-        ),
-        FaultWindow(
-            "latency", "postgres", start + timedelta(seconds=1), start + timedelta(seconds=4)
-        ),
-    )
+    faults = [
+        fault("partition", "redis", start + timedelta(seconds=0.5), start + timedelta(seconds=2)),
+        fault("latency", "postgres", start + timedelta(seconds=1), start + timedelta(seconds=4)),
+    ]
     return record("test_network_partition", history, faults, start, outcome="failed")
 
 

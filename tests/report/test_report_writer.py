@@ -11,8 +11,9 @@ import pytest
 
 from harness.checker import History, check
 from harness.collector import read_text
+from harness.record import ScenarioRecord
 from harness.report import write_run_report
-from harness.report.model import ScenarioRecord
+from harness.schedule import Schedule
 from tests.checker.checker_synth import T0
 from tests.report.report_synth import (
     DUP_NOTE,
@@ -190,9 +191,8 @@ def test_empty_run_and_empty_scenario(tmp_path: Path) -> None:
         nodeid="scenarios/test_x.py::test_nothing",
         started_at=T0,
         finished_at=T0,
-        seed=None,
-        schedule=[],
-        faults=(),
+        schedule=Schedule([]),
+        faults=[],
         history=history,
         result=check(history, P.config()),
     )
