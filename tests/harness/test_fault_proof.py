@@ -130,7 +130,7 @@ def test_the_report_shows_the_miss(tmp_path: Path) -> None:
     history = build(P, [["ok"]])
     missed = _record(_missed())
     result = prove_faults(check(history, P.config()), [missed])
-    scenario = report_record("test_missed_fault", history, (missed.window(),), T0)
+    scenario = report_record("test_missed_fault", history, [missed], T0)
     scenario.result = result
     now = datetime.now(UTC)
     run_dir = write_run_report(tmp_path, RunInfo("run-1", now, now, "local"), [scenario])
