@@ -3,6 +3,12 @@
 Jepsen's shape: the client history (``invoke``/``ok``/``fail``/``info``), the fault
 windows and the ledger are gathered into a :class:`History` and judged by the
 checker once every fault has healed and the pipeline has gone quiet.
+
+:meth:`ScenarioRun.execute` takes three steps: *drive* (load and fault schedule, every
+fault healed; :class:`Driven`), *drain* (quiescence, then the settled history, read by
+the stack's :class:`~harness.observe.StackObserver`; :class:`Drained`) and *judge*
+(each fault's proof, the checker's verdict and the figures; a
+:class:`~harness.record.ScenarioRecord`).
 """
 
 from __future__ import annotations
