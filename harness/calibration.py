@@ -12,7 +12,7 @@ clock), and the budget is :data:`BUDGET_FACTOR` times that, at least
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
@@ -59,15 +59,7 @@ class Calibration:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "budget_s": self.budget_s,
-            "source": self.source,
-            "per_note_s": self.per_note_s,
-            "notes": self.notes,
-            "workers": self.workers,
-            "drain_s": self.drain_s,
-            "factor": BUDGET_FACTOR,
-        }
+        return {**asdict(self), "factor": BUDGET_FACTOR}
 
 
 def calibrate(stack: PipelineStack, *, notes: int = CALIBRATION_NOTES) -> Calibration:

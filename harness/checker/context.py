@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -32,14 +32,7 @@ class Violation:
         return f"{self.invariant}: {where}: {self.message}{traces}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "invariant": self.invariant,
-            "note_id": self.note_id,
-            "attempt": self.attempt,
-            "job_id": self.job_id,
-            "trace_ids": list(self.trace_ids),
-            "message": self.message,
-        }
+        return {**asdict(self), "trace_ids": list(self.trace_ids)}
 
 
 @dataclass(frozen=True)

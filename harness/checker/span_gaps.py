@@ -10,7 +10,7 @@ unless a fault killed the worker process that was still holding the span for exp
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -38,16 +38,7 @@ class TelemetryLoss:
     trace_ids: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "note_id": self.note_id,
-            "attempt": self.attempt,
-            "job_id": self.job_id,
-            "worker": self.worker,
-            "outcome": self.outcome,
-            "cause": self.cause,
-            "recovered": self.recovered,
-            "trace_ids": list(self.trace_ids),
-        }
+        return {**asdict(self), "trace_ids": list(self.trace_ids)}
 
 
 def _loss(t: NoteTimeline, a: Attempt) -> TelemetryLoss:

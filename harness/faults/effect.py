@@ -10,7 +10,7 @@ fault can never be ``valid`` (see :func:`harness.faults.proof.prove_faults`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.errors import HarnessError
@@ -44,9 +44,4 @@ class Effect:
         self.evidence.update(evidence)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "hit": self.hit,
-            "summary": self.summary,
-            "missed": self.missed,
-            "evidence": self.evidence,
-        }
+        return asdict(self)

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -63,14 +63,7 @@ class PassReport:
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "recovered": self.recovered,
-            "failed": self.failed,
-            "enqueued": self.enqueued,
-            "rescheduled_jobs": self.rescheduled_jobs,
-            "abandoned_jobs": self.abandoned_jobs,
-            "errors": self.errors,
-        }
+        return asdict(self)
 
     @property
     def changed(self) -> bool:
