@@ -42,3 +42,9 @@ class HarnessTracing:
 
     def shutdown(self) -> None:
         self.provider.shutdown()
+
+    def __enter__(self) -> HarnessTracing:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()

@@ -7,7 +7,6 @@ elsewhere (CI logs) one plain line per phase is written when pytest runs with ``
 from __future__ import annotations
 
 import sys
-from types import TracebackType
 from typing import Any
 
 from rich.console import Console
@@ -37,11 +36,6 @@ class RunProgress:
         elif self._console is not None:
             self._console.print(f"  {self.name}: {message}")
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._status is not None:
             self._status.stop()

@@ -77,8 +77,5 @@ def trace_collector(
 
 @pytest.fixture(scope="session")
 def harness_tracing(trace_collector: TraceCollector) -> Iterator[HarnessTracing]:
-    tracing = HarnessTracing(trace_collector.endpoint)
-    try:
+    with HarnessTracing(trace_collector.endpoint) as tracing:
         yield tracing
-    finally:
-        tracing.shutdown()

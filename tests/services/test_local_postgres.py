@@ -19,23 +19,13 @@ from harness.services import local_postgres
 from harness.services.base import Service
 from harness.services.local_postgres import LocalPostgres
 from harness.wait import wait_until
+from tests.services.tracked import tracked
 
 
 @pytest.fixture
 def make_postgres() -> Iterator[type[LocalPostgres]]:
     """LocalPostgres instances made in a test, all stopped at its end."""
-    made: list[LocalPostgres] = []
-
-    class Tracked(LocalPostgres):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-            made.append(self)
-
-    try:
-        yield Tracked
-    finally:
-        for service in made:
-            service.stop()
+    yield from tracked(LocalPostgres)
 
 
 def _query(url: str, query: str) -> list[tuple[object, ...]]:

@@ -17,23 +17,13 @@ from harness.services.base import Service
 from harness.services.local_redis import LocalRedis
 from harness.services.ports import free_port
 from harness.wait import wait_until
+from tests.services.tracked import tracked
 
 
 @pytest.fixture
 def make_redis() -> Iterator[type[LocalRedis]]:
     """LocalRedis instances made in a test, all stopped at its end."""
-    made: list[LocalRedis] = []
-
-    class Tracked(LocalRedis):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-            made.append(self)
-
-    try:
-        yield Tracked
-    finally:
-        for service in made:
-            service.stop()
+    yield from tracked(LocalRedis)
 
 
 def _ping(service: LocalRedis, timeout: float = 2.0) -> bool:

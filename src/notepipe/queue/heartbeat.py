@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from types import TracebackType
 
 import psycopg
 
@@ -50,12 +49,7 @@ class LeaseHeartbeat:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join(timeout=self.settings.effective_heartbeat_interval + 5)
 
