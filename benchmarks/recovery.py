@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
     from harness.processes import PipelineProcess
     from notepipe.settings import Settings
 
-BENCH_DIR = Path(__file__).resolve().parent
 SLOW_JOB = "recovery.slow_job"
 JOB_SECONDS = 1.5
 RUNS_KEY = "bench:recovery:runs:{}"
@@ -74,38 +72,20 @@ class BarePair:
         self.killed_at: float | None = None
 
     def start(self) -> None:
-        from harness import reaper
-        from harness.processes import PipelineProcess
+        from _bare_worker import spawn_bare_worker
 
-        rq_bin = str(Path(sys.executable).parent / "rq")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTEPIPE_", "OTEL_"))}
-        env["PYTHONUNBUFFERED"] = "1"
         for side in ("a", "b"):
-            name = f"bare-{self.index}{side}"
-            log_path = self.log_dir / f"{name}.log"
-            cmd = [
-                rq_bin,
-                "worker",
-                "--with-scheduler",
-                "--url",
-                self.redis_url,
-                "--serializer",
-                "rq.serializers.JSONSerializer",
-                "--worker-class",
-                "rq.worker.Worker",
-                "--path",
-                str(BENCH_DIR),
-                "--name",
-                f"{name}.{os.getpid()}",
-                self.queue,
-            ]
-            proc = reaper.spawn(cmd, env=env, cwd=BENCH_DIR, log_path=log_path)
-            self.workers.append(PipelineProcess("worker", name, proc, log_path))
+            worker = spawn_bare_worker(
+                f"bare-{self.index}{side}", self.redis_url, self.queue, self.log_dir
+            )
+            self.workers.append(worker)
 
     def wait_registered(self, client: Any) -> None:
+        from _bare_worker import rq_name
+
         from harness.wait import wait_until
 
-        names = [f"{w.name}.{os.getpid()}" for w in self.workers]
+        names = [rq_name(w.name) for w in self.workers]
         wait_until(
             lambda: all(client.exists(f"rq:worker:{n}") for n in names),
             60,

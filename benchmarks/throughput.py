@@ -39,7 +39,6 @@ import argparse
 import contextlib
 import os
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -51,7 +50,6 @@ if TYPE_CHECKING:
     from harness.processes import PipelineProcess
     from notepipe.settings import Settings
 
-BENCH_DIR = Path(__file__).resolve().parent
 NOOP = "throughput.noop"
 BARE_QUEUE = "bare_noop"
 BARE_ARG_BYTES = 1024
@@ -198,11 +196,9 @@ def _stop(processes: list[PipelineProcess]) -> None:
 
 def bare_rq(settings: Settings, workers: int, jobs: int, log_dir: Path, rnd: int) -> Run:
     import redis
+    from _bare_worker import spawn_bare_worker
     from rq import Queue
     from rq.serializers import JSONSerializer
-
-    from harness import reaper
-    from harness.processes import PipelineProcess
 
     _wipe(settings)
     client = redis.Redis.from_url(settings.redis_dsn)
@@ -213,36 +209,17 @@ def bare_rq(settings: Settings, workers: int, jobs: int, log_dir: Path, rnd: int
         for i, job_id in enumerate(job_ids):
             queue.enqueue(NOOP, i, payload, job_id=job_id, result_ttl=3600, pipeline=pipe)
         pipe.execute()
-    rq_bin = str(Path(sys.executable).parent / "rq")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTEPIPE_", "OTEL_"))}
-    env["PYTHONUNBUFFERED"] = "1"
     log_dir.mkdir(parents=True, exist_ok=True)
     processes: list[PipelineProcess] = []
     try:
         servers = _server_cpu()
         t0 = datetime.now(UTC)
         for index in range(workers):
-            name = f"bare-{workers}w-{index}"
-            log_path = log_dir / f"{name}.log"
-            cmd = [
-                rq_bin,
-                "worker",
-                "--burst",
-                "--with-scheduler",
-                "--url",
-                settings.redis_dsn,
-                "--serializer",
-                "rq.serializers.JSONSerializer",
-                "--worker-class",
-                "rq.worker.Worker",
-                "--path",
-                str(BENCH_DIR),
-                "--name",
-                f"{name}.{os.getpid()}",
-                BARE_QUEUE,
-            ]
-            proc = reaper.spawn(cmd, env=env, cwd=BENCH_DIR, log_path=log_path)
-            processes.append(PipelineProcess("worker", name, proc, log_path))
+            processes.append(
+                spawn_bare_worker(
+                    f"bare-{workers}w-{index}", settings.redis_dsn, BARE_QUEUE, log_dir, burst=True
+                )
+            )
         wall, steady, cpu = _timed_drain(client, job_ids, BARE_QUEUE, processes, t0)
         cpu += _server_cpu() - servers
     finally:
