@@ -10,59 +10,26 @@ registered), then stops it with SIGTERM and times the shutdown.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from harness.wait import wait_until
+from harness.commands.stack_process import StackUpProcess
 
 
 def one_start(workers: int, base: Path) -> tuple[float, float]:
-    env_file, state = base / "env", base / "state"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTEPIPE_", "OTEL_"))}
-    with open(base / "stack.log", "wb") as log:
-        started = time.monotonic()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "harness.cli",
-                "stack",
-                "up",
-                "--workers",
-                str(workers),
-                "--env-file",
-                str(env_file),
-                "--state-dir",
-                str(state),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    stack = StackUpProcess(base, workers=workers)
+    started = time.monotonic()
+    stack.start()
     try:
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError((base / "stack.log").read_text()[-2000:])
-            return env_file.exists()
-
-        wait_until(ready, 120, describe="the stack's env file", interval=0.01, max_interval=0.02)
+        stack.wait_ready(120, interval=0.01)
         up = time.monotonic() - started
         stopping = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        stack.stop()
         return up, time.monotonic() - stopping
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stack.stop(timeout=0.1)
 
 
 def main() -> None:
