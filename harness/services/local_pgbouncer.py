@@ -24,7 +24,7 @@ import psycopg
 
 from harness.errors import ServiceStartError
 from harness.services.base import BackendName, ServiceKind
-from harness.services.local_postgres import LocalPostgres, _own
+from harness.services.local_postgres import LocalPostgres, _own, answers_sql
 from harness.services.local_process import LocalProcessService
 from harness.services.ports import LOOPBACK
 
@@ -133,9 +133,7 @@ class LocalPgBouncer(LocalProcessService):
 
     def _connect(self) -> bool:
         self._check_alive()
-        with psycopg.connect(self.url, connect_timeout=2) as conn:
-            conn.execute("SELECT 1")
-        return True
+        return answers_sql(self.url)
 
     def restart(self, *, keep_data: bool = True) -> None:
         self.stop()

@@ -62,6 +62,13 @@ FAST_SETTINGS = {
 }
 
 
+def answers_sql(url: str) -> bool:
+    """A readiness check: ``SELECT 1`` over a new connection to ``url`` (raises if not)."""
+    with psycopg.connect(url, connect_timeout=2) as conn:
+        conn.execute("SELECT 1")
+    return True
+
+
 class LocalPostgres(LocalProcessService):
     """``postgres`` bound to 127.0.0.1, scram-sha-256 for TCP, data copied from a template."""
 
@@ -163,9 +170,7 @@ class LocalPostgres(LocalProcessService):
 
     def _connect(self) -> bool:
         self._check_alive()
-        with psycopg.connect(self.url, connect_timeout=2) as conn:
-            conn.execute("SELECT 1")
-        return True
+        return answers_sql(self.url)
 
     def restart(self, *, keep_data: bool = True) -> None:
         """Stop and start on the same port; ``keep_data=False`` starts from the template."""
