@@ -175,8 +175,9 @@ class ScheduleRunner:
 
     def _run(self) -> None:
         """Apply the schedule's operations one at a time, in the schedule's order: every
-        heal that is due runs before the next inject. An inject that blocks (``busy``
-        waiting for a worker to hold a note) or starts late shifts what follows by its
+        heal that is due runs before the next inject. A fault is on for its ``duration``
+        from when its inject returned (a ``busy`` wait for a worker to hold a note does not
+        shorten it), and an inject that blocks or starts late shifts what follows by its
         lateness, so the operations keep their order and spacing: a late run never
         injects the next fault while an earlier one that should have healed is still on."""
         pending = sorted(self.schedule.faults, key=lambda s: s.at)
@@ -201,7 +202,11 @@ class ScheduleRunner:
                 shift = max(shift, now - spec.at)
                 injected = self._inject(spec)
                 if injected is not None:
-                    active.append((now + spec.duration, *injected))
+                    # on for its whole duration from when it took hold (a busy wait or a
+                    # slow inject does not eat into it), and what follows keeps its spacing
+                    took_hold = time.monotonic() - self._t0
+                    shift = max(shift, took_hold - spec.at)
+                    active.append((took_hold + spec.duration, *injected))
         finally:
             for _, fault, started in active:
                 self._heal(fault, started)

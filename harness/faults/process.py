@@ -5,7 +5,9 @@ or forced shutdown) and SIGSTOP/SIGCONT.
 ``params.timeout`` s) for a worker the ledger shows holding a note, freezes it (SIGSTOP of
 the worker and its horse), reads its claims again while it cannot change them, and only
 then acts. No busy worker by the deadline is a miss, never a silent fallback to an idle
-one. Each fault records the pid it hit and the notes and attempts it interrupted.
+one. ``params.min_age`` (s) asks for a worker whose attempt has run at least that long (by
+the database's clock): a fault aimed at a point late in a long attempt. Each fault records
+the pid it hit and the notes and attempts it interrupted.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class WorkerFault(Fault):
     """Base of the faults that pick one worker of the stack."""
 
     DEFAULT_TIMEOUT = 15.0
-    PARAMS: tuple[str, ...] = ("timeout",)
+    PARAMS: tuple[str, ...] = ("timeout", "min_age")
     victim: PipelineProcess | None = None
 
     @classmethod
@@ -64,6 +66,12 @@ class WorkerFault(Fault):
             raise HarnessConfigError(
                 f"{cls.kind}: params.timeout (how long to wait for a busy worker) must be a "
                 f"positive number of seconds; got {timeout!r}"
+            )
+        min_age = params.get("min_age", 0.0)
+        if not (is_positive_number(min_age) or min_age == 0):
+            raise HarnessConfigError(
+                f"{cls.kind}: params.min_age (how long the busy worker's attempt must have "
+                f"run) must be a number of seconds >= 0; got {min_age!r}"
             )
 
     # ------------------------------------------------------------------ the ledger
@@ -110,11 +118,12 @@ class WorkerFault(Fault):
             frozen = freeze(victim)
             return victim, self.claims_of(victim), frozen
         timeout = float(self.spec.params.get("timeout", self.DEFAULT_TIMEOUT))
+        min_age = float(self.spec.params.get("min_age", 0.0))
         raced = [0]
 
         def busy_worker() -> tuple[PipelineProcess, list[Claim], list[int]] | None:
             with self._ledger() as conn:
-                claims = processing_claims(conn)
+                claims = [c for c in processing_claims(conn) if c.age_s >= min_age]
             candidates = [
                 w
                 for w in self.stack.workers
@@ -125,7 +134,7 @@ class WorkerFault(Fault):
             victim = self.rng.choice(candidates)
             frozen = freeze(victim)
             held = self.claims_of(victim)
-            if held and (not need_horse or victim.horses()):
+            if any(c.age_s >= min_age for c in held) and (not need_horse or victim.horses()):
                 return victim, held, frozen
             thaw(victim, frozen)
             raced[0] += 1
@@ -142,7 +151,9 @@ class WorkerFault(Fault):
             )
         except WaitTimeout:
             raise FaultMissed(
-                f"no worker was busy (holding a note in the ledger) within {timeout:g} s"
+                f"no worker was busy (holding a note in the ledger"
+                f"{f' in an attempt at least {min_age:g} s old' if min_age else ''}) "
+                f"within {timeout:g} s"
                 f" ({raced[0]} finished its job while being seized); raise params.timeout or "
                 "post slower notes"
             ) from None
@@ -255,7 +266,7 @@ class TermWorker(WorkerFault):
     cold shutdown interrupted (a miss if they all finished first)."""
 
     kind = "term_worker"
-    PARAMS = ("timeout", "forced")
+    PARAMS = ("timeout", "min_age", "forced")
 
     @property
     def forced(self) -> bool:

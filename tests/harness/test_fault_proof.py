@@ -217,6 +217,7 @@ def test_a_late_schedule_keeps_its_order_heals_before_later_injects(tmp_path: Pa
     runner.join(timeout=10)
     assert runner.done()
     assert _Logged.ops == ["inject a", "heal a", "inject b", "heal b", "inject c", "heal c"]
-    b, c = (next(r for r in runner.records if r.target == t) for t in "bc")
+    a, b, c = (next(r for r in runner.records if r.target == t) for t in "abc")
+    assert (a.end - a.start).total_seconds() >= 1.0 + 0.05, "a blocking inject keeps its duration"
     assert (b.end - b.start).total_seconds() >= 0.3, "a late fault keeps its duration"
     assert (c.start - b.start).total_seconds() >= 0.4 - 0.05, "and its spacing to the next"

@@ -219,3 +219,14 @@ def test_term_worker_params_are_validated() -> None:
     with pytest.raises(HarnessConfigError, match=r"term_worker: params\.timeout"):
         FaultSpec.from_dict({"kind": "term_worker", "at": 0, "params": {"timeout": -1}})
     FaultSpec.from_dict({"kind": "term_worker", "at": 0, "params": {"forced": True}})
+
+
+def test_min_age_of_the_busy_worker_is_validated() -> None:
+    with pytest.raises(HarnessConfigError, match=r"pause_worker: params\.min_age"):
+        FaultSpec.from_dict(
+            {"kind": "pause_worker", "at": 0, "target": "busy", "params": {"min_age": -1}}
+        )
+    spec = FaultSpec.from_dict(
+        {"kind": "kill_worker", "at": 0, "target": "busy", "params": {"min_age": 2.5}}
+    )
+    assert spec.params["min_age"] == 2.5
