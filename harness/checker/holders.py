@@ -70,30 +70,32 @@ def processing_claims(conn: psycopg.Connection[Any]) -> list[Claim]:
     return [Claim(int(r[0]), int(r[1]), str(r[2]), float(r[3])) for r in rows]
 
 
+def _attempt_end(conn: psycopg.Connection[Any], note_id: int, attempt: int) -> Any:
+    """The event that took ``attempt`` of the note out of ``processing`` (to_status, cause,
+    worker, error, at), or ``None``."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        return cur.execute(
+            "SELECT to_status, cause, worker, error, at FROM note_events WHERE note_id = %s "
+            "AND attempt = %s AND from_status = 'processing' ORDER BY id LIMIT 1",
+            (note_id, attempt),
+        ).fetchone()
+
+
 def attempt_ended_by_itself(conn: psycopg.Connection[Any], note_id: int, attempt: int) -> bool:
     """Did ``attempt`` of the note end with a cause its own worker records (completed, error,
     timeout, non-retryable), rather than still running or recovered by the reconciler?"""
-    with conn.cursor(row_factory=tuple_row) as cur:
-        row = cur.execute(
-            "SELECT cause FROM note_events WHERE note_id = %s AND attempt = %s "
-            "AND from_status = 'processing' ORDER BY id LIMIT 1",
-            (note_id, attempt),
-        ).fetchone()
-    return row is not None and row[0] in SELF_ENDED_CAUSES
+    end = _attempt_end(conn, note_id, attempt)
+    return end is not None and end[1] in SELF_ENDED_CAUSES
 
 
 def attempt_fate(conn: psycopg.Connection[Any], note_id: int, attempt: int) -> str:
     """How ``attempt`` of the note left ``processing``, for a fault's "missed" message:
     ``"queued (cause error) by notepipe.host.42: <error>"``, or the note's status now."""
+    end = _attempt_end(conn, note_id, attempt)
+    if end is not None:
+        error = f": {end[3]}" if end[3] else ""
+        return f"{end[0]} (cause {end[1]}) by {end[2]} at {end[4]:%H:%M:%S.%f}{error}"
     with conn.cursor(row_factory=tuple_row) as cur:
-        row = cur.execute(
-            "SELECT to_status, cause, worker, error, at FROM note_events WHERE note_id = %s "
-            "AND attempt = %s AND from_status = 'processing' ORDER BY id LIMIT 1",
-            (note_id, attempt),
-        ).fetchone()
-        if row is not None:
-            error = f": {row[3]}" if row[3] else ""
-            return f"{row[0]} (cause {row[1]}) by {row[2]} at {row[4]:%H:%M:%S.%f}{error}"
         now = cur.execute(
             "SELECT status, attempt, worker FROM notes WHERE id = %s", (note_id,)
         ).fetchone()
