@@ -120,11 +120,7 @@ class PipelineProcess:
         return self.proc.wait(timeout=timeout)
 
     def logs(self, tail: int = 60) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            return ""
-        return "\n".join(lines[-tail:])
+        return reaper.log_tail(self.log_path, tail)
 
 
 def process_env(

@@ -40,6 +40,15 @@ _prior_handlers: dict[int, Any] = {}
 _installed = False
 
 
+def log_tail(path: Path, lines: int, *, missing: str = "") -> str:
+    """The last ``lines`` lines of a process's log file (``missing`` if it cannot be read)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return missing
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def spawn(
     cmd: Sequence[str],
     *,

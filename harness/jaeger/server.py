@@ -244,11 +244,7 @@ class JaegerServer:
             self.proc = None
 
     def logs(self, tail: int = 40) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            return ""
-        return "\n".join(lines[-tail:])
+        return reaper.log_tail(self.log_path, tail)
 
     def __enter__(self) -> JaegerServer:
         return self.start()

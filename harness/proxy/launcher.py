@@ -42,10 +42,7 @@ Kind = Literal["external", "toxiproxy-server", "notepipe"]
 
 
 def _log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    return reaper.log_tail(path, lines, missing="(no log)")
 
 
 class ToxiproxyServer:

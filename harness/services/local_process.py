@@ -123,11 +123,7 @@ class LocalProcessService(LoopbackEndpoint):
         reaper.signal_tree(self._require_proc(), signal.SIGCONT)
 
     def logs(self, tail: int = 50) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return f"(no log at {self.log_path})"
-        return "\n".join(text.splitlines()[-tail:])
+        return reaper.log_tail(self.log_path, tail, missing=f"(no log at {self.log_path})")
 
     def _require_proc(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:

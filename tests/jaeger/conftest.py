@@ -28,12 +28,8 @@ def jaeger_binary() -> Path:
 @pytest.fixture
 def jaeger(jaeger_binary: Path, tmp_path: Path) -> Iterator[JaegerServer]:
     """A fresh Jaeger (empty in-memory store) for one test."""
-    server = JaegerServer(jaeger_binary, workdir=tmp_path / "jaeger")
-    server.start()
-    try:
+    with JaegerServer(jaeger_binary, workdir=tmp_path / "jaeger") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -52,27 +48,19 @@ def jaeger_query(jaeger: JaegerServer) -> Iterator[JaegerQuery]:
 def folder_jaeger(
     jaeger_binary: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[JaegerServer]:
-    server = JaegerServer(jaeger_binary, workdir=tmp_path_factory.mktemp("jaeger"))
-    server.start()
-    try:
+    with JaegerServer(jaeger_binary, workdir=tmp_path_factory.mktemp("jaeger")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
 def trace_collector(
     folder_jaeger: JaegerServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TraceCollector]:
-    collector = TraceCollector(
+    with TraceCollector(
         tmp_path_factory.mktemp("spans") / "spans.jsonl",
         forward_endpoint=folder_jaeger.otlp_endpoint,
-    )
-    collector.start()
-    try:
+    ) as collector:
         yield collector
-    finally:
-        collector.stop()
 
 
 @pytest.fixture(scope="session")

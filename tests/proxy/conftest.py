@@ -41,7 +41,7 @@ def real_toxiproxy_binary() -> str:
     return missing_peer(peers.missing_hint(peers.TOXIPROXY))
 
 
-def start_server(kind: str, extra_args: tuple[str, ...] = ()) -> ToxiproxyServer:
+def new_server(kind: str, extra_args: tuple[str, ...] = ()) -> ToxiproxyServer:
     if kind == "builtin":
         return ToxiproxyServer(builtin=True, extra_args=extra_args)
     return ToxiproxyServer(binary=real_toxiproxy_binary(), extra_args=extra_args)
@@ -49,12 +49,8 @@ def start_server(kind: str, extra_args: tuple[str, ...] = ()) -> ToxiproxyServer
 
 @pytest.fixture(scope="session", params=SERVER_KINDS)
 def proxy_server(request: pytest.FixtureRequest) -> Iterator[ToxiproxyServer]:
-    server = start_server(request.param)
-    server.start()
-    try:
+    with new_server(request.param) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
