@@ -199,13 +199,12 @@ class ScheduleRunner:
                 if due or not pending or pending[0].at + shift > now:
                     continue
                 spec = pending.pop(0)
-                shift = max(shift, now - spec.at)
                 injected = self._inject(spec)
+                # on for its whole duration from when it took hold (a busy wait or a slow
+                # inject does not eat into it), and what follows keeps its spacing
+                took_hold = time.monotonic() - self._t0
+                shift = max(shift, took_hold - spec.at)
                 if injected is not None:
-                    # on for its whole duration from when it took hold (a busy wait or a
-                    # slow inject does not eat into it), and what follows keeps its spacing
-                    took_hold = time.monotonic() - self._t0
-                    shift = max(shift, took_hold - spec.at)
                     active.append((took_hold + spec.duration, *injected))
         finally:
             for _, fault, started in active:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from harness.checker.verdict import Verdict
 
 #: Worst first: a run is as bad as its worst scenario.
 VERDICT_ORDER: tuple[Verdict, ...] = ("invalid", "unknown", "valid")
-
-ClientOpType = Literal["invoke", "ok", "fail", "info"]
 
 
 @dataclass
