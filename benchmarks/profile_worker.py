@@ -4,7 +4,8 @@ Run: ``.venv/bin/python benchmarks/profile_worker.py [--notes 400] [--size 1024]
 [--stages default|minimal] [--out profile.txt]``. Needs ``py-spy`` (``pip install
 py-spy``). Starts a local Redis and PostgreSQL, stores and enqueues ``--notes``
 notes of ``--size`` bytes the way the API does, runs ``notepipe worker --burst``
-under ``py-spy record --subprocesses`` (tracing off) and prints the top functions
+under ``py-spy record --subprocesses`` (tracing off, or with ``--tracing`` exporting to a
+harness collector; PostgreSQL through PgBouncer, as in a stack) and prints the top functions
 by inclusive and by own time, summed over the worker and every horse.
 """
 
@@ -56,6 +57,14 @@ def main() -> None:
     parser.add_argument("--stages", choices=["default", "minimal"], default="default")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--out", type=Path, default=None, help="also write the summary here")
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="export spans over OTLP to a harness TraceCollector (as in a stack)",
+    )
+    parser.add_argument(
+        "--raw", type=Path, default=None, help="also keep py-spy's raw stacks (flamegraph input)"
+    )
     args = parser.parse_args()
     for key in [k for k in os.environ if k.startswith(("OTEL_", "NOTEPIPE_"))]:
         del os.environ[key]
@@ -66,7 +75,9 @@ def main() -> None:
     from throughput import sized_body
 
     from harness import reaper
+    from harness.collector import TraceCollector
     from harness.processes import process_env
+    from harness.services.local_pgbouncer import LocalPgBouncer
     from harness.services.local_postgres import LocalPostgres
     from harness.services.local_redis import LocalRedis
     from notepipe.queue.enqueue import RQNoteQueue
@@ -77,23 +88,31 @@ def main() -> None:
 
     reaper.install()
     redis_service, postgres = LocalRedis(), LocalPostgres()
+    pooler = LocalPgBouncer(postgres)
+    collector = TraceCollector()
     try:
         redis_service.start()
         postgres.start()
+        with connect(load_settings(database_url=postgres.url)) as conn:
+            migrate(conn)
+        pooler.start()
         extra = {"stages": MINIMAL.split(",")} if args.stages == "minimal" else {}
-        settings = load_settings(redis_url=redis_service.url, database_url=postgres.url, **extra)
+        settings = load_settings(redis_url=redis_service.url, database_url=pooler.url, **extra)
         rng = random.Random(1)
         client = redis.Redis.from_url(settings.redis_dsn)
         queue = RQNoteQueue(settings, client)
         with connect(settings) as conn:
-            migrate(conn)
             for _ in range(args.notes):
                 row = ledger.create_note(conn, sized_body(rng, args.size), {}, {})
                 job_id = queue.enqueue_note(int(row["id"]), trace_context={})
                 ledger.mark_queued(conn, int(row["id"]), job_id)
         with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
             raw = Path(tmp) / "raw.txt"
-            env = process_env(settings, {"OTEL_SDK_DISABLED": "true"}, service_name="w")
+            otel = {"OTEL_SDK_DISABLED": "true"}
+            if args.tracing:
+                collector.start()
+                otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint}
+            env = process_env(settings, otel, service_name="w")
             notepipe_bin = str(Path(sys.executable).parent / "notepipe")
             cmd = [
                 str(Path(sys.executable).parent / "py-spy"),
@@ -115,8 +134,11 @@ def main() -> None:
             subprocess.run(cmd, env=env, check=True, capture_output=True)
             elapsed = time.monotonic() - started
             summary = summarize(raw, args.top)
+            if args.raw:
+                args.raw.write_text(raw.read_text())
         header = (
-            f"{args.notes} notes of {args.size} B, {args.stages} stages, 1 worker, "
+            f"{args.notes} notes of {args.size} B, {args.stages} stages, 1 worker via PgBouncer, "
+            f"tracing {'on' if args.tracing else 'off'}, "
             f"{elapsed:.1f}s under py-spy; load {os.getloadavg()[0]:.2f}"
         )
         print(header)
@@ -124,6 +146,8 @@ def main() -> None:
         if args.out:
             args.out.write_text(header + "\n" + summary + "\n")
     finally:
+        collector.stop()
+        pooler.stop()
         postgres.stop()
         redis_service.stop()
 

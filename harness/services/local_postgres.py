@@ -5,8 +5,9 @@ template (``$XDG_CACHE_HOME/notepipe`` or ``~/.cache/notepipe``); each instance
 copies it. Postgres refuses to run as root, so under root the server runs as
 the ``postgres`` system user (or ``nobody``). The role's password is per
 instance: it is set at start over the instance's own unix socket (trusted,
-in a 0700 directory), as a SCRAM verifier computed client-side. TCP
-connections, on 127.0.0.1 only, need that password (scram-sha-256).
+in a 0700 directory), as a SCRAM verifier computed client-side (a generated
+password's with fewer PBKDF2 iterations: :mod:`harness.services.scram` says why).
+TCP connections, on 127.0.0.1 only, need that password (scram-sha-256).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import glob
 import hashlib
 import os
 import pwd
-import secrets
 import shutil
 import signal
 import subprocess
@@ -29,6 +29,7 @@ from psycopg import sql
 
 from harness import reaper
 from harness.errors import HarnessError, ServiceStartError
+from harness.services import scram
 from harness.services.base import BackendName, ServiceKind
 from harness.services.local_process import LocalProcessService
 from harness.services.ports import LOOPBACK
@@ -93,7 +94,9 @@ class LocalPostgres(LocalProcessService):
         workdir: Path | None = None,
     ) -> None:
         self.user = user
-        self._password = password if password is not None else secrets.token_urlsafe(24)
+        # A generated password is random enough for a cheap verifier (see harness.services.scram).
+        self._generated_password = password is None
+        self._password = password if password is not None else scram.generated_password()
         self.database = database
         if workdir is None:
             workdir = Path(tempfile.mkdtemp(prefix="notepipe-pg-", dir=scratch_dir()))
@@ -146,9 +149,15 @@ class LocalPostgres(LocalProcessService):
         self._check_alive()
         with _socket_connect(self.workdir, self._port) as conn:
             if self._verifier is None:  # one salt per instance: a pooler's copy stays valid
-                self._verifier = conn.pgconn.encrypt_password(
-                    self._password.encode(), self.user.encode(), b"scram-sha-256"
-                ).decode()
+                self._verifier = (
+                    scram.scram_sha_256_verifier(
+                        self._password, iterations=scram.GENERATED_PASSWORD_ITERATIONS
+                    )
+                    if self._generated_password
+                    else conn.pgconn.encrypt_password(
+                        self._password.encode(), self.user.encode(), b"scram-sha-256"
+                    ).decode()
+                )
             conn.execute(
                 sql.SQL("ALTER ROLE {} PASSWORD {}").format(
                     sql.Identifier(self.user), sql.Literal(self._verifier)

@@ -15,7 +15,7 @@ import pytest
 
 from harness import reaper
 from harness.errors import HarnessError, ServiceStartError
-from harness.services import local_postgres
+from harness.services import local_postgres, scram
 from harness.services.base import Service
 from harness.services.local_postgres import LocalPostgres
 from harness.wait import wait_until
@@ -151,10 +151,26 @@ def test_password_is_required(make_postgres: type[LocalPostgres]) -> None:
     ):
         with pytest.raises(psycopg.OperationalError, match="password"):
             psycopg.connect(**base, **attempt).close()  # type: ignore[arg-type]
-    [(stored,)] = _query(service.url, "SELECT 1")  # the password is stored as SCRAM
-    assert stored == 1
+    # a chosen password keeps the full PBKDF2 iteration count
+    assert scram.verifier_iterations(service.scram_verifier()) == scram.DEFAULT_ITERATIONS
     log = service.logs(500)
     assert "s3cret-pw" not in log
+
+
+def test_a_generated_password_gets_a_cheap_verifier_that_still_guards_the_login(
+    make_postgres: type[LocalPostgres],
+) -> None:
+    service = make_postgres()
+    service.start()
+    verifier = service.scram_verifier()
+    assert scram.verifier_iterations(verifier) == scram.GENERATED_PASSWORD_ITERATIONS
+    assert _query(service.url, "SELECT current_user") == [("notepipe",)]
+    wrong = service.url.replace(service.password, service.password[:-1] + "!")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(wrong, connect_timeout=3).close()
+    service.restart()  # the same verifier (salt) survives a restart: a pooler's copy holds
+    assert service.scram_verifier() == verifier
+    assert _query(service.url, "SELECT 1") == [(1,)]
 
 
 def test_repr_hides_the_password(make_postgres: type[LocalPostgres]) -> None:
