@@ -4,29 +4,37 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Iterator
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, StatusCode
 
-from notepipe.telemetry import ForkAwareSpanProcessor, SpanRelay, decode_span, encode_span
+from notepipe.telemetry import (
+    ForkAwareSpanProcessor,
+    ForkFriendlyTracerProvider,
+    SpanRelay,
+    decode_span,
+    encode_span,
+)
 
 RESOURCE = Resource.create({"service.name": "relay-test"})
 
 
 class Rig:
-    """A tracer whose spans are batch-exported to ``direct`` in this process and relayed
-    to ``relayed`` (exported by this process's relay thread) from forked children."""
+    """A tracer whose spans are relayed to ``relayed`` (exported by this process's relay
+    thread), from this process and from forked children; ``direct`` gets what a process
+    exports itself (a child whose span the relay could not take)."""
 
     def __init__(self) -> None:
         self.direct = InMemorySpanExporter()
         self.relayed = InMemorySpanExporter()
-        self.processor = ForkAwareSpanProcessor(BatchSpanProcessor(self.direct))
+        self.processor = ForkAwareSpanProcessor(lambda: BatchSpanProcessor(self.direct))
         self.processor.relay = SpanRelay(self.relayed, RESOURCE)
         self.provider = TracerProvider(resource=RESOURCE)
         self.provider.add_span_processor(self.processor)
@@ -63,22 +71,25 @@ def _exit_code(pid: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def test_span_survives_encoding(rig: Rig) -> None:
+def test_span_survives_encoding() -> None:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=RESOURCE)
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("relay-test")
     link_ctx = trace.SpanContext(0xABC, 0xDEF, is_remote=True)
-    with rig.tracer.start_as_current_span(
+    with tracer.start_as_current_span(
         "note.attempt",
         kind=SpanKind.CONSUMER,
         attributes={"note.id": 7, "rq.job.id": "note-7-a0", "tags": ("a", "b"), "ok": True},
         links=[Link(link_ctx, {"why": "retry"})],
         record_exception=False,
     ) as parent:
-        with rig.tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT) as child:
+        with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT) as child:
             child.set_attribute("db.system", "postgresql")
         parent.record_exception(RuntimeError("boom"))
         parent.set_status(StatusCode.ERROR, "attempt 1 failed")
         parent.set_attribute("note.outcome", "retry")
-    rig.provider.force_flush()
-    originals = {s.name: s for s in rig.direct.get_finished_spans()}
+    originals = {s.name: s for s in memory.get_finished_spans()}
     for name, original in originals.items():
         copy = decode_span(encode_span(original), RESOURCE)
         assert copy.name == name
@@ -123,12 +134,57 @@ def test_horse_spans_are_exported_by_the_parent(rig: Rig) -> None:
     assert rig.direct.get_finished_spans() == ()  # the horse exported nothing itself
 
 
-def test_parent_spans_still_go_through_the_batch_processor(rig: Rig) -> None:
-    with rig.tracer.start_as_current_span("reconcile"):
+def test_the_owners_spans_take_the_relay_too_and_a_flush_waits_for_their_export(
+    rig: Rig,
+) -> None:
+    with rig.tracer.start_as_current_span("reconcile.pass"):
         pass
-    rig.provider.force_flush()
-    assert [s.name for s in rig.direct.get_finished_spans()] == ["reconcile"]
-    assert rig.drain() == []
+    assert rig.provider.force_flush(5_000)  # returns once the relay thread exported it
+    assert [s.name for s in rig.relayed.get_finished_spans()] == ["reconcile.pass"]
+    assert rig.direct.get_finished_spans() == ()
+    assert rig.processor._batch is None  # no batch processor (no thread) was ever made
+
+
+def test_a_forked_horse_starts_no_export_thread(rig: Rig) -> None:
+    """The SDK's batch processor would start one in every child (os.register_at_fork)."""
+    report_r, report_w = os.pipe()
+
+    def horse() -> None:
+        os.close(report_r)
+        with rig.tracer.start_as_current_span("note.attempt"):
+            pass
+        rig.provider.force_flush()  # what process_note_job's finally does: nothing to wait for
+        os.write(report_w, str(threading.active_count()).encode())
+
+    pid = _fork(horse)
+    os.close(report_w)
+    try:
+        threads_in_horse = os.read(report_r, 64).decode()
+    finally:
+        os.close(report_r)
+    assert _exit_code(pid) == 0
+    assert threads_in_horse == "1"
+    assert [s.name for s in rig.drain()] == ["note.attempt"]
+
+
+def test_without_a_relay_spans_are_batch_exported_by_the_process_itself() -> None:
+    direct = InMemorySpanExporter()
+    processor = ForkAwareSpanProcessor(lambda: BatchSpanProcessor(direct))
+    provider = TracerProvider(resource=RESOURCE)
+    provider.add_span_processor(processor)
+    try:
+        with provider.get_tracer("t").start_as_current_span("POST /notes"):
+            pass
+        assert provider.force_flush(5_000)
+        assert [s.name for s in direct.get_finished_spans()] == ["POST /notes"]
+    finally:
+        provider.shutdown()
+
+
+def test_a_flush_after_the_relay_closed_says_it_could_not(rig: Rig) -> None:
+    assert rig.processor.relay is not None
+    rig.processor.relay.close()
+    assert rig.processor.relay.flush(1.0) is False
 
 
 def test_killed_horse_loses_only_its_open_spans(rig: Rig) -> None:
@@ -180,3 +236,32 @@ def test_horse_exports_itself_when_the_relay_cannot_take_a_span(rig: Rig) -> Non
     assert _exit_code(pid) == 0
     assert exported_by_horse == "huge"
     assert [s.name for s in rig.drain()] == ["small"]
+
+
+@pytest.mark.parametrize(
+    ("provider_class", "kept"), [(ForkFriendlyTracerProvider, True), (TracerProvider, False)]
+)
+def test_a_forked_child_keeps_the_workers_resource_instead_of_detecting_its_own(
+    provider_class: type[TracerProvider], kept: bool
+) -> None:
+    """The SDK's provider re-runs its resource detectors in every child (a thread pool and
+    a new service.instance.id per RQ work-horse); the worker's provider does not."""
+    provider = provider_class(resource=RESOURCE)
+    report_r, report_w = os.pipe()
+
+    def horse() -> None:
+        os.close(report_r)
+        os.write(report_w, b"kept" if provider.resource is RESOURCE else b"detected")
+
+    try:
+        pid = _fork(horse)
+        os.close(report_w)
+        try:
+            seen = os.read(report_r, 64).decode()
+        finally:
+            os.close(report_r)
+        assert _exit_code(pid) == 0
+        assert seen == ("kept" if kept else "detected")
+        assert provider.resource is RESOURCE  # the parent's own is untouched either way
+    finally:
+        provider.shutdown()

@@ -13,8 +13,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.instrumentation.redis import RedisInstrumentor
-from notepipe import telemetry
+from notepipe import logs, telemetry
 
+logs.setup_logging("INFO")
 assert telemetry.configure_telemetry("t", redis_spans=sys.argv[1] == "on")
 memory = InMemorySpanExporter()
 trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(memory))
@@ -32,7 +33,7 @@ print(json.dumps({
 """
 
 
-def _run(redis: str, **env: str) -> str:
+def _run(redis: str, **env: str) -> tuple[str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "NOTEPIPE_"))}
     environ.update(
         OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", **env
@@ -45,15 +46,17 @@ def _run(redis: str, **env: str) -> str:
         timeout=60,
         check=True,
     )
-    return proc.stdout.strip().splitlines()[-1]
+    return proc.stdout.strip().splitlines()[-1], proc.stderr
 
 
 def test_attributes_capped_and_no_redis_spans_by_default() -> None:
-    assert _run("off") == (
-        '{"statement": 256, "outcome": "completed", "event": 5000, "redis": false}'
-    )
+    out, log = _run("off")
+    assert out == '{"statement": 256, "outcome": "completed", "event": 5000, "redis": false}'
+    # the cut is this project's setting: no warning line per statement span
+    assert "exceeds max length" not in log
+    assert "exporting spans over OTLP" in log  # the log was captured at all
 
 
 def test_standard_variable_and_redis_opt_in() -> None:
-    out = _run("on", OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT="1000")
+    out, _ = _run("on", OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT="1000")
     assert out == '{"statement": 1000, "outcome": "completed", "event": 5000, "redis": true}'
