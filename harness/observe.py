@@ -202,7 +202,7 @@ class StackObserver:
         return latest[0]
 
     def collector_settle(self, seconds: float) -> None:
-        """Give exporters a few batch periods (200 ms each, plus the horse relay's linger) to
+        """Give exporters a few batch periods (200 ms each; a worker's relay: 500 ms) to
         deliver the spans they still hold, e.g. a resumed zombie's fenced attempt."""
         deadline = time.monotonic() + seconds
         with contextlib.suppress(WaitTimeout):

@@ -20,7 +20,9 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     from notepipe.api.app import create_app
     from notepipe.telemetry import configure_telemetry
 
-    tracing = configure_telemetry("notepipe-api", redis_spans=settings.trace_redis)
+    tracing = configure_telemetry(
+        "notepipe-api", redis_spans=settings.trace_redis, db_spans=settings.trace_db
+    )
     app = create_app(settings)
     if tracing:  # with tracing off the middleware would only cost time per request
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -40,7 +42,9 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from notepipe.queue.worker import run_worker
     from notepipe.telemetry import configure_telemetry
 
-    configure_telemetry("notepipe-worker", redis_spans=settings.trace_redis)
+    configure_telemetry(
+        "notepipe-worker", redis_spans=settings.trace_redis, db_spans=settings.trace_db
+    )
     run_worker(
         settings,
         burst=args.burst,
@@ -57,7 +61,9 @@ def _cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from notepipe.store.db import connect
     from notepipe.telemetry import configure_telemetry, shutdown_telemetry
 
-    configure_telemetry("notepipe-reconciler", redis_spans=settings.trace_redis)
+    configure_telemetry(
+        "notepipe-reconciler", redis_spans=settings.trace_redis, db_spans=settings.trace_db
+    )
     redis = redis_connection(settings)
     try:
         if args.once:

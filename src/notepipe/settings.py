@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     trace_redis: bool = Field(
         False, description="a span per Redis command (RQ issues a dozen per job); off by default"
     )
+    trace_db: bool = Field(
+        False,
+        description="a span per PostgreSQL statement (two to four per note); off by default",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)

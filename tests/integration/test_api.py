@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -116,9 +117,11 @@ def test_redis_down_answers_202_pending_and_nothing_is_lost(
     assert note is not None and note["status"] == "pending"
 
 
+@pytest.mark.parametrize("trace_db", [False, True], ids=["default", "trace_db"])
 def test_one_trace_spans_api_and_worker(
-    pipeline_settings: Settings, log_dir: Path, tmp_path: Path
+    make_settings: Any, log_dir: Path, tmp_path: Path, trace_db: bool
 ) -> None:
+    pipeline_settings = make_settings(trace_db=trace_db)
     with TraceCollector(tmp_path / "spans.jsonl") as collector:
         otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
         api = start_api(pipeline_settings, log_dir, extra_env=otel)
@@ -157,7 +160,13 @@ def test_one_trace_spans_api_and_worker(
     assert attempt.attributes["note.outcome"] == "completed"
     assert attempt.attributes["rq.job.id"] == f"note-{note_id}-a0"
     children = [s for s in spans if s.parent_span_id == attempt.span_id]
-    assert children, "the attempt span should parent the database client spans"
+    statements = [s for s in spans if s.attributes.get("db.system") == "postgresql"]
+    if trace_db:  # NOTEPIPE_TRACE_DB: the ledger statements, in the API and under the attempt
+        assert children, "the attempt span should parent the database client spans"
+        assert {s.kind for s in children} == {"CLIENT"}
+        assert {s.service for s in statements} == {"notepipe-api", "notepipe-worker"}
+    else:  # by default the hot path makes no statement spans
+        assert children == [] and statements == []
 
 
 def test_the_configured_content_limit_is_enforced_and_declared(

@@ -1,4 +1,5 @@
-"""Cheaper tracing: span attributes are capped and Redis commands get no spans by default
+"""Cheaper tracing: span attributes are capped, and Redis commands and PostgreSQL statements
+get no spans unless asked for
 (each case runs in a fresh interpreter: the tracer provider is global)."""
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from notepipe import logs, telemetry
 
 logs.setup_logging("INFO")
-assert telemetry.configure_telemetry("t", redis_spans=sys.argv[1] == "on")
+from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+on = sys.argv[1] == "on"
+assert telemetry.configure_telemetry("t", redis_spans=on, db_spans=on)
 memory = InMemorySpanExporter()
 trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(memory))
 with trace.get_tracer("t").start_as_current_span("note.attempt") as span:
@@ -29,6 +33,7 @@ print(json.dumps({
     "outcome": done.attributes["note.outcome"],
     "event": len(done.events[0].attributes["exception.stacktrace"]),
     "redis": RedisInstrumentor().is_instrumented_by_opentelemetry,
+    "db": PsycopgInstrumentor().is_instrumented_by_opentelemetry,
 }))
 """
 
@@ -49,14 +54,18 @@ def _run(redis: str, **env: str) -> tuple[str, str]:
     return proc.stdout.strip().splitlines()[-1], proc.stderr
 
 
-def test_attributes_capped_and_no_redis_spans_by_default() -> None:
+def test_attributes_capped_and_no_client_spans_by_default() -> None:
     out, log = _run("off")
-    assert out == '{"statement": 256, "outcome": "completed", "event": 5000, "redis": false}'
+    assert out == (
+        '{"statement": 256, "outcome": "completed", "event": 5000, "redis": false, "db": false}'
+    )
     # the cut is this project's setting: no warning line per statement span
     assert "exceeds max length" not in log
     assert "exporting spans over OTLP" in log  # the log was captured at all
 
 
-def test_standard_variable_and_redis_opt_in() -> None:
+def test_standard_variable_and_client_spans_opt_in() -> None:
     out, _ = _run("on", OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT="1000")
-    assert out == '{"statement": 1000, "outcome": "completed", "event": 5000, "redis": true}'
+    assert out == (
+        '{"statement": 1000, "outcome": "completed", "event": 5000, "redis": true, "db": true}'
+    )
