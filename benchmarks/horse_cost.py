@@ -1,11 +1,11 @@
 """Benchmark: what one job costs a worker and its forked work-horse, tracing off and on.
 
 Run: ``.venv/bin/python benchmarks/horse_cost.py [--notes 300] [--rounds 2]
-[--modes off,on] [--size 1024]``. Prints figures; asserts nothing.
+[--modes off,on] [--size 1024] [--stages default|minimal]``. Prints figures; asserts nothing.
 
 A sampling profiler sees little of a fork-per-job worker: a horse lives ~30 ms and
 ``py-spy --subprocesses`` attaches to few of them. This benchmark reads the kernel's
-accounting instead. One ``notepipe worker --burst`` (default stages, PostgreSQL through
+accounting instead. One ``notepipe worker --burst`` (``--stages``, PostgreSQL through
 PgBouncer, as in a stack) drains ``--notes`` notes stored and enqueued the way the API
 does, each with a sampled ``traceparent``; mode ``off`` runs it with
 ``OTEL_SDK_DISABLED=true``, mode ``on`` exporting over OTLP to a harness collector.
@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--modes", default="off,on", help="comma-separated: off, on")
     parser.add_argument("--size", type=int, default=1024, help="note size in bytes")
+    parser.add_argument("--stages", choices=["default", "minimal"], default="default")
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if not modes or set(modes) - {"off", "on"}:
@@ -73,7 +74,7 @@ def main() -> None:
     sys.path.insert(0, str(BENCH_DIR))
 
     import redis
-    from throughput import _wipe, sized_body
+    from throughput import MINIMAL_STAGES, _wipe, sized_body
 
     from harness import reaper
     from harness.collector import TraceCollector
@@ -98,9 +99,10 @@ def main() -> None:
             migrate(conn)
         pooler.start()
         collector.start()
-        settings = load_settings(redis_url=redis_service.url, database_url=pooler.url)
+        stages = {"stages": MINIMAL_STAGES.split(",")} if args.stages == "minimal" else {}
+        settings = load_settings(redis_url=redis_service.url, database_url=pooler.url, **stages)
         print(
-            f"{args.notes} notes of {args.size} B per run, default stages, 1 worker "
+            f"{args.notes} notes of {args.size} B per run, {args.stages} stages, 1 worker "
             f"(rq.worker.Worker), PostgreSQL via PgBouncer; cpus {os.cpu_count()}, "
             f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
             flush=True,
