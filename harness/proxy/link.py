@@ -238,8 +238,8 @@ class Link:
         stage.stop()
         if stage.closed:
             pass
-        elif wrapper.toxic.cleanup():
-            stage.close()  # e.g. timeout: removing it closes the connection
+        elif wrapper.toxic.cleanup(stage.state):
+            stage.close()  # e.g. timeout, or a reset_peer mid-reset: removing it closes
         else:
             for item in stage.input.drain():
                 stage.output.push(item)

@@ -173,6 +173,29 @@ def test_reset_peer_added_to_open_connection_closes_with_fin(
         assert recv_until_closed(sock) == (b"", None)
 
 
+def test_reset_peer_removed_while_it_waits_still_resets(
+    api: httpx.Client, make_proxy: MakeProxy
+) -> None:
+    """Once it dropped the first chunk the reset must come, even if the toxic goes away
+    during its wait: else the client waits for ever for the answer to a lost request."""
+    name, port = make_proxy()
+    with connect(port) as sock:
+        round_trip(sock)
+        toxic = add_toxic(
+            api, name, type="reset_peer", stream="upstream", attributes={"timeout": 2000}
+        )
+        sock.sendall(b"lost")
+        time.sleep(0.2)  # the toxic has taken the chunk and waits (2 s) to reset
+        start = time.monotonic()
+        assert api.delete(f"/proxies/{name}/toxics/{toxic['name']}").status_code == 204
+        sock.settimeout(5.0)
+        data, error = recv_until_closed(sock)
+        elapsed = time.monotonic() - start
+    assert data == b""  # the request was dropped, never echoed
+    assert not isinstance(error, TimeoutError), "the connection was left open"
+    assert elapsed < 2.0 + SLACK  # at once (built-in) or when the wait ends (Toxiproxy)
+
+
 # 21
 def test_slow_close(api: httpx.Client, make_proxy: MakeProxy) -> None:
     def greet_and_close(conn: socket.socket) -> None:

@@ -55,8 +55,9 @@ class Toxic:
     def new_state(self) -> Any:
         return None
 
-    def cleanup(self) -> bool:
-        """Whether removing this toxic closes the connections of its direction."""
+    def cleanup(self, state: Any = None) -> bool:
+        """Whether removing this toxic closes a connection of its direction (whose stage
+        holds ``state``)."""
         return False
 
     async def pipe(self, stub: Stub) -> None:

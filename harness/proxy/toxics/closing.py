@@ -33,7 +33,7 @@ class TimeoutToxic(Toxic):
     go_struct = "TimeoutToxic"
     fields = {"timeout": "int64"}
 
-    def cleanup(self) -> bool:
+    def cleanup(self, state: Any = None) -> bool:
         return True
 
     async def pipe(self, stub: Stub) -> None:
@@ -49,16 +49,34 @@ class TimeoutToxic(Toxic):
             stub.drop()  # data is dropped on the floor
 
 
+@dataclass
+class ResetState:
+    taken: bool = False  # the first chunk was dropped: this connection is being reset
+
+
 class ResetPeerToxic(Toxic):
-    """Drop the first chunk (or EOF), wait ``timeout`` ms, then close (a RST: SO_LINGER 0)."""
+    """Drop the first chunk (or EOF), wait ``timeout`` ms, then close (a RST: SO_LINGER 0).
+
+    Once it took a chunk the reset always happens, as in Toxiproxy (whose wait cannot be
+    interrupted): a toxic removed during the wait resets the connection then (Toxiproxy
+    would first finish the wait). Removed between the drop and the close, it once left
+    the connection open with a request lost: the client waited for ever (a PostgreSQL
+    heartbeat hung at the end of a blip)."""
 
     type_name = "reset_peer"
     go_struct = "ResetToxic"
     fields = {"timeout": "int64"}
 
+    def new_state(self) -> Any:
+        return ResetState()
+
+    def cleanup(self, state: Any = None) -> bool:
+        return isinstance(state, ResetState) and state.taken
+
     async def pipe(self, stub: Stub) -> None:
         await stub.recv()
         stub.drop()
+        stub.state.taken = True
         await sleep(self.attrs["timeout"] / 1000.0)
         stub.close()
 
