@@ -74,7 +74,7 @@ def main() -> None:
     sys.path.insert(0, str(BENCH_DIR))
 
     import redis
-    from throughput import MINIMAL_STAGES, _wipe, sized_body
+    from throughput import MINIMAL_STAGES, _wipe, sized_body, store_and_enqueue
 
     from harness import reaper
     from harness.collector import TraceCollector
@@ -84,7 +84,6 @@ def main() -> None:
     from harness.services.local_redis import LocalRedis
     from notepipe.queue.enqueue import RQNoteQueue
     from notepipe.settings import load_settings
-    from notepipe.store import ledger
     from notepipe.store.db import connect
     from notepipe.store.migrate import migrate
 
@@ -114,12 +113,10 @@ def main() -> None:
                 queue, rng = RQNoteQueue(settings, client), random.Random(rnd)
                 with connect(settings) as conn:
                     for _ in range(args.notes):
-                        note_id = int(
-                            ledger.create_note(conn, sized_body(rng, args.size), {}, {})["id"]
-                        )
                         parent = f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}-01"
-                        job_id = queue.enqueue_note(note_id, trace_context={"traceparent": parent})
-                        ledger.mark_queued(conn, note_id, job_id)
+                        store_and_enqueue(
+                            conn, queue, sized_body(rng, args.size), {"traceparent": parent}
+                        )
                 client.close()
                 env = (
                     {"OTEL_SDK_DISABLED": "true"}

@@ -72,7 +72,7 @@ def main() -> None:
     sys.path.insert(0, str(BENCH_DIR))
 
     import redis
-    from throughput import sized_body
+    from throughput import sized_body, store_and_enqueue
 
     from harness import reaper
     from harness.collector import TraceCollector
@@ -82,7 +82,6 @@ def main() -> None:
     from harness.services.local_redis import LocalRedis
     from notepipe.queue.enqueue import RQNoteQueue
     from notepipe.settings import load_settings
-    from notepipe.store import ledger
     from notepipe.store.db import connect
     from notepipe.store.migrate import migrate
 
@@ -103,9 +102,7 @@ def main() -> None:
         queue = RQNoteQueue(settings, client)
         with connect(settings) as conn:
             for _ in range(args.notes):
-                row = ledger.create_note(conn, sized_body(rng, args.size), {}, {})
-                job_id = queue.enqueue_note(int(row["id"]), trace_context={})
-                ledger.mark_queued(conn, int(row["id"]), job_id)
+                store_and_enqueue(conn, queue, sized_body(rng, args.size))
         with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
             raw = Path(tmp) / "raw.txt"
             otel = {"OTEL_SDK_DISABLED": "true"}

@@ -75,6 +75,19 @@ def sized_body(rng: Any, size: int) -> str:
     return " ".join(parts)[:size]
 
 
+def store_and_enqueue(
+    conn: Any, queue: Any, content: str, trace_context: dict[str, str] | None = None
+) -> str:
+    """Store a note and enqueue its job the way the API does; return the job id."""
+    from notepipe.store import ledger
+
+    row = ledger.create_note(conn, content, {"source": "bench"}, {})
+    note_id = int(row["id"])
+    job_id: str = queue.enqueue_note(note_id, trace_context=trace_context or {})
+    ledger.mark_queued(conn, note_id, job_id)
+    return job_id
+
+
 @dataclass
 class Run:
     kind: str  # "bare", "minimal" or "default"
@@ -237,7 +250,6 @@ def notepipe_run(
 
     from harness.processes import start_worker
     from notepipe.queue.enqueue import RQNoteQueue
-    from notepipe.store import ledger
     from notepipe.store.db import connect
 
     _wipe(settings)
@@ -250,10 +262,7 @@ def notepipe_run(
     try:
         with connect(settings) as conn:
             for _ in range(notes):
-                row = ledger.create_note(conn, sized_body(rng, size), {"source": "bench"}, {})
-                job_id = queue.enqueue_note(int(row["id"]), trace_context=row["trace_context"])
-                ledger.mark_queued(conn, int(row["id"]), job_id)
-                job_ids.append(job_id)
+                job_ids.append(store_and_enqueue(conn, queue, sized_body(rng, size)))
             env = {"OTEL_SDK_DISABLED": "true"}
             servers = _server_cpu()
             t0 = datetime.now(UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from opentelemetry import trace
@@ -64,6 +64,25 @@ def _fork(child: object) -> int:
             code = 1
         os._exit(code)  # like an RQ work-horse: no atexit, no flush
     return pid
+
+
+def _horse_report(horse: Callable[[], str]) -> str:
+    """Run ``horse`` in a forked child (exiting like an RQ work-horse) and return what it
+    reported; the child must exit 0."""
+    report_r, report_w = os.pipe()
+
+    def child() -> None:
+        os.close(report_r)
+        os.write(report_w, horse().encode())
+
+    pid = _fork(child)
+    os.close(report_w)
+    try:
+        report = os.read(report_r, 1024).decode()
+    finally:
+        os.close(report_r)
+    assert _exit_code(pid) == 0
+    return report
 
 
 def _exit_code(pid: int) -> int:
@@ -147,23 +166,14 @@ def test_the_owners_spans_take_the_relay_too_and_a_flush_waits_for_their_export(
 
 def test_a_forked_horse_starts_no_export_thread(rig: Rig) -> None:
     """The SDK's batch processor would start one in every child (os.register_at_fork)."""
-    report_r, report_w = os.pipe()
 
-    def horse() -> None:
-        os.close(report_r)
+    def horse() -> str:
         with rig.tracer.start_as_current_span("note.attempt"):
             pass
         rig.provider.force_flush()  # what process_note_job's finally does: nothing to wait for
-        os.write(report_w, str(threading.active_count()).encode())
+        return str(threading.active_count())
 
-    pid = _fork(horse)
-    os.close(report_w)
-    try:
-        threads_in_horse = os.read(report_r, 64).decode()
-    finally:
-        os.close(report_r)
-    assert _exit_code(pid) == 0
-    assert threads_in_horse == "1"
+    assert _horse_report(horse) == "1"
     assert [s.name for s in rig.drain()] == ["note.attempt"]
 
 
@@ -215,26 +225,16 @@ def test_killed_horse_loses_only_its_open_spans(rig: Rig) -> None:
 
 def test_horse_exports_itself_when_the_relay_cannot_take_a_span(rig: Rig) -> None:
     """A span larger than a datagram may be: the horse falls back to its own export."""
-    report_r, report_w = os.pipe()
 
-    def horse() -> None:
-        os.close(report_r)
+    def horse() -> str:
         with rig.tracer.start_as_current_span("small"):
             pass
         with rig.tracer.start_as_current_span("huge", attributes={"blob": "x" * (4 << 20)}):
             pass
         rig.provider.force_flush()  # what process_note_job's finally does
-        names = ",".join(s.name for s in rig.direct.get_finished_spans())
-        os.write(report_w, names.encode())
+        return ",".join(s.name for s in rig.direct.get_finished_spans())
 
-    pid = _fork(horse)
-    os.close(report_w)
-    try:
-        exported_by_horse = os.read(report_r, 1024).decode()
-    finally:
-        os.close(report_r)
-    assert _exit_code(pid) == 0
-    assert exported_by_horse == "huge"
+    assert _horse_report(horse) == "huge"  # exported by the horse itself
     assert [s.name for s in rig.drain()] == ["small"]
 
 
@@ -247,20 +247,8 @@ def test_a_forked_child_keeps_the_workers_resource_instead_of_detecting_its_own(
     """The SDK's provider re-runs its resource detectors in every child (a thread pool and
     a new service.instance.id per RQ work-horse); the worker's provider does not."""
     provider = provider_class(resource=RESOURCE)
-    report_r, report_w = os.pipe()
-
-    def horse() -> None:
-        os.close(report_r)
-        os.write(report_w, b"kept" if provider.resource is RESOURCE else b"detected")
-
     try:
-        pid = _fork(horse)
-        os.close(report_w)
-        try:
-            seen = os.read(report_r, 64).decode()
-        finally:
-            os.close(report_r)
-        assert _exit_code(pid) == 0
+        seen = _horse_report(lambda: "kept" if provider.resource is RESOURCE else "detected")
         assert seen == ("kept" if kept else "detected")
         assert provider.resource is RESOURCE  # the parent's own is untouched either way
     finally:
