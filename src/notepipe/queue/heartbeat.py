@@ -53,6 +53,11 @@ class LeaseHeartbeat:
         self._stop.set()
         self._thread.join(timeout=self.settings.effective_heartbeat_interval + 5)
 
+    @property
+    def running(self) -> bool:
+        """Whether the renewal thread still runs (it outlived ``__exit__``'s join)."""
+        return self._thread.is_alive()
+
     def _run(self) -> None:
         interval = self.settings.effective_heartbeat_interval
         try:

@@ -16,6 +16,7 @@ from notepipe.contracts import spans
 from notepipe.contracts.spans import Outcome
 from notepipe.models import EndCause, NoteStatus
 from notepipe.queue.heartbeat import LeaseHeartbeat
+from notepipe.queue.lent_connection import ConnectionLender, current_lender
 from notepipe.queue.runtime import get_runtime
 from notepipe.redact import redact_text
 from notepipe.stages import enrich
@@ -73,8 +74,14 @@ def _run_attempt(
 ) -> dict[str, Any]:
     runtime = get_runtime()
     settings = runtime.settings
+    lender = current_lender()
+    lent = lender.borrow() if lender is not None else None
+    heartbeats: list[LeaseHeartbeat] = []
     with contextlib.ExitStack() as connections:
-        conn = connections.enter_context(connect(settings))
+        conn = lent if lent is not None else connections.enter_context(connect(settings))
+        if lent is not None and lender is not None:
+            # Given back at the very end, once the heartbeat (below) no longer uses it.
+            connections.callback(_give_back, lender, lent, heartbeats)
         claimed = ledger.claim(
             conn,
             note_id,
@@ -97,6 +104,7 @@ def _run_attempt(
         if claimed.lease_until is not None:
             span.set_attribute(spans.NOTE_LEASE_UNTIL, claimed.lease_until.isoformat())
         with LeaseHeartbeat(settings, note_id, attempt, shared=conn) as heartbeat:
+            heartbeats.append(heartbeat)
             try:
                 enrichment = enrich(
                     runtime.stages,
@@ -121,6 +129,11 @@ def _run_attempt(
         span.set_attribute(spans.NOTE_FENCED_BY_HEARTBEAT, heartbeat.fenced)
         log.warning("note %s attempt %s finished but was fenced out", note_id, attempt)
         return {"outcome": Outcome.FENCED, "attempt": attempt}
+
+
+def _give_back(lender: ConnectionLender, conn: Conn, heartbeats: list[LeaseHeartbeat]) -> None:
+    if any(heartbeat.running for heartbeat in heartbeats) or not lender.give_back(conn):
+        log.info("the connection lent to this job is not clean: the worker will replace it")
 
 
 def _writable(conn: Conn, connections: contextlib.ExitStack, note_id: int, attempt: int) -> Conn:

@@ -20,6 +20,7 @@ from rq.utils import import_attribute
 
 from notepipe.contracts import rq as rq_contract
 from notepipe.queue.connection import redis_connection
+from notepipe.queue.lent_connection import install_lender, uninstall_lender
 from notepipe.queue.runtime import install_runtime
 from notepipe.redact import redact_text
 from notepipe.settings import Settings
@@ -74,6 +75,7 @@ def run_worker(
     # its regexes on first use: do it here, not once in every horse.
     datetime.strptime("2000-01-01T00:00:00.000000Z", "%Y-%m-%dT%H:%M:%S.%fZ")
     start_horse_relay()
+    install_lender(settings)  # one ledger connection, lent to each job in turn
     # Everything loaded so far lives as long as the worker: move it out of the collector's
     # reach, so a collection in a forked horse does not touch (and copy-on-write) every
     # page of it; measured at ~65 ms per full collection in a horse without this.
@@ -127,5 +129,6 @@ def run_worker(
                 delay = min(delay * 2, MAX_RECONNECT_DELAY_S)
     finally:
         stop.set()
+        uninstall_lender()
         if reconciler is not None:
             reconciler.join(timeout=settings.reconcile_interval + 5)
