@@ -101,7 +101,7 @@ def test_successive_horses_share_one_session(lender: ConnectionLender) -> None:
 
 
 def test_a_horse_that_dies_holding_the_connection_gets_it_replaced(
-    lender: ConnectionLender, ledger_conn: Conn
+    lender: ConnectionLender, ledger_conn: Conn, caplog: pytest.LogCaptureFixture
 ) -> None:
     def dies_mid_statement() -> int:
         conn = lender.borrow()
@@ -112,7 +112,9 @@ def test_a_horse_that_dies_holding_the_connection_gets_it_replaced(
 
     first = _in_horse(dies_mid_statement)
     assert lender.state == BORROWED
-    after = _in_horse(_clean_job(lender))
+    with caplog.at_level(logging.INFO, logger="notepipe.queue.lent_connection"):
+        after = _in_horse(_clean_job(lender))
+    assert "the last job did not give it back clean" in caplog.text
     assert after["clean"] and after["pids"] != [first], (first, after)
     assert lender.reopened == 1
     wait_until(lambda: not _alive(ledger_conn, first), 10, describe="the dirty session to end")
@@ -132,15 +134,17 @@ def test_a_connection_left_in_a_transaction_is_not_given_back(lender: Connection
 
 
 def test_a_session_the_server_ended_is_replaced(
-    lender: ConnectionLender, ledger_conn: Conn
+    lender: ConnectionLender, ledger_conn: Conn, caplog: pytest.LogCaptureFixture
 ) -> None:
     first = _in_horse(_clean_job(lender))
     [pid] = first["pids"]
     ledger_conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
     wait_until(lambda: not _alive(ledger_conn, pid), 10, describe="the session to end")
-    after = _in_horse(_clean_job(lender))
+    with caplog.at_level(logging.INFO, logger="notepipe.queue.lent_connection"):
+        after = _in_horse(_clean_job(lender))
     assert after["clean"] and after["pids"] != [pid]
     assert lender.reopened == 1
+    assert "the server ended its session" in caplog.text
 
 
 def test_without_a_fork_the_process_checks_the_connection_itself(

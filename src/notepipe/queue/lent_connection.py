@@ -78,9 +78,17 @@ class ConnectionLender:
         server closed, open one if there is none, and mark it free. Errors are logged, not
         raised: the job then opens a connection of its own."""
         conn = self._conn
-        if conn is not None and (self.state == BORROWED or not _idle_and_quiet(conn)):
-            self._discard()
-            self.reopened += 1
+        if conn is not None:
+            left_borrowed = self.state == BORROWED
+            if left_borrowed or not _idle_and_quiet(conn):
+                log.info(
+                    "replacing the connection lent to jobs: %s",
+                    "the last job did not give it back clean"
+                    if left_borrowed
+                    else "the server ended its session",
+                )
+                self._discard()
+                self.reopened += 1
         if self._conn is None:
             self._conn = self._open()
         self._set(FREE)
