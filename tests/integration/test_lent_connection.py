@@ -42,10 +42,11 @@ def lender(pipeline_settings: Settings) -> Iterator[ConnectionLender]:
         uninstall_lender()
 
 
-def _in_horse(job: Callable[[], Any]) -> Any:
-    """Fork (the lender prepares its connection first, as before a work-horse), run ``job``
-    in the child, which exits like an RQ work-horse (``os._exit``), and return its
-    JSON-encoded result."""
+def _in_horse(lender: ConnectionLender, job: Callable[[], Any]) -> Any:
+    """Prepare the connection and fork, as a worker does for each job; run ``job`` in the
+    child, which exits like an RQ work-horse (``os._exit``), and return its JSON-encoded
+    result."""
+    lender.prepare()
     report_r, report_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
@@ -91,7 +92,7 @@ def _alive(conn: Conn, pid: int) -> bool:
 
 
 def test_successive_horses_share_one_session(lender: ConnectionLender) -> None:
-    reports = [_in_horse(_clean_job(lender)) for _ in range(3)]
+    reports = [_in_horse(lender, _clean_job(lender)) for _ in range(3)]
     assert all(r["clean"] for r in reports), reports
     pids = {pid for r in reports for pid in r["pids"]}
     # One backend for all three horses, and psycopg never prepared a statement twice
@@ -110,10 +111,10 @@ def test_a_horse_that_dies_holding_the_connection_gets_it_replaced(
         conn.pgconn.send_query(b"SELECT pg_sleep(0.5)")  # in flight when the horse dies
         return pid
 
-    first = _in_horse(dies_mid_statement)
+    first = _in_horse(lender, dies_mid_statement)
     assert lender.state == BORROWED
     with caplog.at_level(logging.INFO, logger="notepipe.queue.lent_connection"):
-        after = _in_horse(_clean_job(lender))
+        after = _in_horse(lender, _clean_job(lender))
     assert "the last job did not give it back clean" in caplog.text
     assert after["clean"] and after["pids"] != [first], (first, after)
     assert lender.reopened == 1
@@ -127,24 +128,64 @@ def test_a_connection_left_in_a_transaction_is_not_given_back(lender: Connection
         conn.execute("BEGIN")
         return {"pid": _backend_pid(conn), "clean": lender.give_back(conn)}
 
-    first = _in_horse(leaves_a_transaction_open)
+    first = _in_horse(lender, leaves_a_transaction_open)
     assert first["clean"] is False and lender.state == BORROWED
-    after = _in_horse(_clean_job(lender))
+    after = _in_horse(lender, _clean_job(lender))
     assert after["pids"] != [first["pid"]] and lender.reopened == 1
 
 
 def test_a_session_the_server_ended_is_replaced(
     lender: ConnectionLender, ledger_conn: Conn, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first = _in_horse(_clean_job(lender))
+    first = _in_horse(lender, _clean_job(lender))
     [pid] = first["pids"]
     ledger_conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
     wait_until(lambda: not _alive(ledger_conn, pid), 10, describe="the session to end")
     with caplog.at_level(logging.INFO, logger="notepipe.queue.lent_connection"):
-        after = _in_horse(_clean_job(lender))
+        after = _in_horse(lender, _clean_job(lender))
     assert after["clean"] and after["pids"] != [pid]
     assert lender.reopened == 1
     assert "the server ended its session" in caplog.text
+
+
+def test_a_fork_while_a_horse_holds_the_connection_leaves_it_alone(
+    lender: ConnectionLender,
+) -> None:
+    """Only the worker's job loop prepares the connection: another fork of the worker while
+    a horse uses it (RQ's scheduler process, say) must not replace it under the horse."""
+    go_r, go_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+
+    def holds_across_a_fork() -> dict[str, Any]:
+        conn = lender.borrow()
+        assert conn is not None
+        before = _backend_pid(conn)
+        os.write(ready_w, b"x")
+        os.read(go_r, 1)  # the worker forks something else meanwhile
+        return {"same": _backend_pid(conn) == before, "clean": lender.give_back(conn)}
+
+    lender.prepare()
+    report_r, report_w = os.pipe()
+    horse = os.fork()
+    if horse == 0:  # pragma: no cover - runs in the child
+        try:
+            result = holds_across_a_fork()
+        except BaseException as exc:
+            result = {"error": repr(exc)}
+        os.write(report_w, json.dumps(result).encode())
+        os._exit(0)
+    assert os.read(ready_r, 1) == b"x"  # the horse holds the connection
+    other = os.fork()
+    if other == 0:  # pragma: no cover - another child of the worker, gone at once
+        os._exit(0)
+    os.waitpid(other, 0)
+    os.write(go_w, b"x")
+    report = json.loads(os.read(report_r, 1024))
+    os.waitpid(horse, 0)
+    for fd in (go_r, go_w, ready_r, ready_w, report_r, report_w):
+        os.close(fd)
+    assert report == {"same": True, "clean": True}
+    assert lender.state == RETURNED and lender.reopened == 0
 
 
 def test_without_a_fork_the_process_checks_the_connection_itself(

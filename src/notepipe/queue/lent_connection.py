@@ -14,7 +14,7 @@ clean. The rules:
   with the worker (an anonymous shared mapping). It marks it *returned* only if, at
   its end, no statement is in flight, no transaction is open and the connection is
   not broken (:meth:`ConnectionLender.give_back`).
-* Before each fork the worker looks at that byte. A connection still marked borrowed
+* Before each job (before it forks the horse) the worker looks at that byte. A connection still marked borrowed
   (its horse was killed, timed out mid-statement or broke the link) is closed and a new
   one opened. So is one the server has written to since (it closed the session, or
   PostgreSQL restarted): an idle connection has nothing to read.
@@ -37,7 +37,7 @@ import logging
 import mmap
 import os
 import select
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import pq
@@ -61,7 +61,7 @@ class ConnectionLender:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._owner_pid = os.getpid()
+        self.owner_pid = os.getpid()
         self._conn: Conn | None = None
         self._state = mmap.mmap(-1, 1)  # MAP_SHARED | MAP_ANONYMOUS: seen by forked horses
         self.reopened = 0  # connections opened after the first (a dirty or dead one replaced)
@@ -95,7 +95,7 @@ class ConnectionLender:
 
     def borrow(self) -> Conn | None:
         """In a job: the lent connection (now marked borrowed), or None."""
-        if os.getpid() == self._owner_pid:
+        if os.getpid() == self.owner_pid:
             self.prepare()  # no fork (SimpleWorker, or a direct call): check it here
         conn = self._conn
         if conn is None:
@@ -157,18 +157,14 @@ def _idle_and_quiet(conn: Conn) -> bool:
 
 
 _lender: ConnectionLender | None = None
-_hook_registered = False
 
 
 def install_lender(settings: Settings) -> ConnectionLender:
-    """Make this process a lender: it prepares the connection before every fork."""
-    global _lender, _hook_registered  # noqa: PLW0603 - inherited by forked horses on purpose
+    """Make this process a lender (its horses inherit it); see :func:`lending`."""
+    global _lender  # noqa: PLW0603 - inherited by forked horses on purpose
     uninstall_lender()
     lender = ConnectionLender(settings)
     _lender = lender
-    if not _hook_registered:
-        os.register_at_fork(before=_prepare_before_fork)
-        _hook_registered = True
     return lender
 
 
@@ -179,11 +175,24 @@ def uninstall_lender() -> None:
         lender.close()
 
 
-def _prepare_before_fork() -> None:
-    lender = _lender
-    if lender is not None and os.getpid() == lender._owner_pid:
-        lender.prepare()
-
-
 def current_lender() -> ConnectionLender | None:
     return _lender
+
+
+def lending(worker_class: type[Any]) -> type[Any]:
+    """``worker_class`` that prepares the lent connection before each job: in the worker,
+    when no horse of it is alive (RQ runs one job at a time, and ``execute_job`` returns
+    once its horse has exited). Not a hook on every fork: a fork while a horse ran (RQ's
+    scheduler process, say) would replace the connection under it."""
+
+    def execute_job(self: Any, job: Any, queue: Any) -> Any:
+        lender = current_lender()
+        if lender is not None and os.getpid() == lender.owner_pid:
+            lender.prepare()
+        return worker_class.execute_job(self, job, queue)
+
+    return type(
+        worker_class.__name__,
+        (worker_class,),
+        {"execute_job": execute_job, "__module__": __name__, "__doc__": worker_class.__doc__},
+    )

@@ -20,7 +20,7 @@ from rq.utils import import_attribute
 
 from notepipe.contracts import rq as rq_contract
 from notepipe.queue.connection import redis_connection
-from notepipe.queue.lent_connection import install_lender, uninstall_lender
+from notepipe.queue.lent_connection import install_lender, lending, uninstall_lender
 from notepipe.queue.runtime import install_runtime
 from notepipe.redact import redact_text
 from notepipe.settings import Settings
@@ -40,7 +40,11 @@ def worker_name(incarnation: int = 0) -> str:
 
 def build_worker(settings: Settings, *, name: str | None = None) -> Any:
     """An RQ worker of ``settings.worker_class`` on ``settings.queue_name`` (JSON serializer)."""
-    worker_class = import_attribute(settings.worker_class)
+    configured = import_attribute(settings.worker_class)
+    if not isinstance(configured, type):
+        raise TypeError(f"NOTEPIPE_WORKER_CLASS={settings.worker_class!r} is not a class")
+    # The configured class, preparing the connection lent to jobs before each one.
+    worker_class = lending(configured)
     # Longer than RQ's blocking dequeue (worker_ttl - 15 s), so a black-holed
     # connection errors out (and RQ reconnects) instead of hanging forever.
     connection = redis_connection(settings, socket_timeout=settings.worker_ttl + 15)
