@@ -151,7 +151,7 @@ def test_a_session_the_server_ended_is_replaced(
 def test_a_fork_while_a_horse_holds_the_connection_leaves_it_alone(
     lender: ConnectionLender,
 ) -> None:
-    """Only the worker's job loop prepares the connection: another fork of the worker while
+    """Only the worker's horse fork prepares the connection: another fork of the worker while
     a horse uses it (RQ's scheduler process, say) must not replace it under the horse."""
     go_r, go_w = os.pipe()
     ready_r, ready_w = os.pipe()
@@ -256,3 +256,15 @@ def test_a_worker_runs_all_its_jobs_on_one_session(
     opened = _sessions(ledger_conn) - before
     # One lent session for every job (a job opening its own would make it 1 + notes).
     assert opened == 1, (opened, worker.logs())
+
+
+def test_only_forking_worker_classes_are_wrapped() -> None:
+    from rq.worker import SimpleWorker, SpawnWorker, Worker
+
+    from notepipe.queue.lent_connection import lending
+
+    assert lending(SimpleWorker) is SimpleWorker  # jobs in the worker: borrow() checks
+    assert lending(SpawnWorker) is SpawnWorker  # spawned horses inherit nothing
+    wrapped = lending(Worker)
+    assert issubclass(wrapped, Worker) and wrapped.__name__ == "Worker"
+    assert wrapped.fork_work_horse is not Worker.fork_work_horse

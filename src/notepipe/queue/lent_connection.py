@@ -14,7 +14,7 @@ clean. The rules:
   with the worker (an anonymous shared mapping). It marks it *returned* only if, at
   its end, no statement is in flight, no transaction is open and the connection is
   not broken (:meth:`ConnectionLender.give_back`).
-* Before each job (before it forks the horse) the worker looks at that byte. A connection still marked borrowed
+* Before it forks each horse the worker looks at that byte. A connection still marked borrowed
   (its horse was killed, timed out mid-statement or broke the link) is closed and a new
   one opened. So is one the server has written to since (it closed the session, or
   PostgreSQL restarted): an idle connection has nothing to read.
@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import pq
+from rq.worker import SpawnWorker
 
 from notepipe.redact import redact_text
 from notepipe.store.db import connect
@@ -180,19 +181,30 @@ def current_lender() -> ConnectionLender | None:
 
 
 def lending(worker_class: type[Any]) -> type[Any]:
-    """``worker_class`` that prepares the lent connection before each job: in the worker,
-    when no horse of it is alive (RQ runs one job at a time, and ``execute_job`` returns
-    once its horse has exited). Not a hook on every fork: a fork while a horse ran (RQ's
-    scheduler process, say) would replace the connection under it."""
+    """``worker_class`` preparing the lent connection right before it forks each horse: in
+    the worker, once RQ has recorded the job as started (a worker killed while it
+    reconnects leaves a started job, which RQ and the reconciler recover), and while no
+    horse of it is alive (RQ runs one job at a time). Not a hook on every fork: a fork
+    while a horse ran (RQ's scheduler process, say) would replace the connection under it.
 
-    def execute_job(self: Any, job: Any, queue: Any) -> Any:
+    A class that does not fork its horses is returned as it is: ``SimpleWorker`` runs jobs
+    in the worker process, where :meth:`ConnectionLender.borrow` checks the connection
+    itself, and ``SpawnWorker``'s horses inherit nothing (they open their own)."""
+    if not hasattr(worker_class, "fork_work_horse") or issubclass(worker_class, SpawnWorker):
+        return worker_class
+
+    def fork_work_horse(self: Any, job: Any, queue: Any) -> Any:
         lender = current_lender()
         if lender is not None and os.getpid() == lender.owner_pid:
             lender.prepare()
-        return worker_class.execute_job(self, job, queue)
+        return worker_class.fork_work_horse(self, job, queue)
 
     return type(
         worker_class.__name__,
         (worker_class,),
-        {"execute_job": execute_job, "__module__": __name__, "__doc__": worker_class.__doc__},
+        {
+            "fork_work_horse": fork_work_horse,
+            "__module__": __name__,
+            "__doc__": worker_class.__doc__,
+        },
     )

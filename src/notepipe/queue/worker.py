@@ -43,7 +43,7 @@ def build_worker(settings: Settings, *, name: str | None = None) -> Any:
     configured = import_attribute(settings.worker_class)
     if not isinstance(configured, type):
         raise TypeError(f"NOTEPIPE_WORKER_CLASS={settings.worker_class!r} is not a class")
-    # The configured class, preparing the connection lent to jobs before each one.
+    # The configured class, preparing the connection lent to each horse before its fork.
     worker_class = lending(configured)
     # Longer than RQ's blocking dequeue (worker_ttl - 15 s), so a black-holed
     # connection errors out (and RQ reconnects) instead of hanging forever.
