@@ -67,6 +67,11 @@ class PipelineProcess:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, sig)
 
+    def signal_main_thread(self, sig: int) -> None:
+        """``sig`` to the leader's main thread (``tgkill``), where Python runs signal
+        handlers; :meth:`signal_leader` lets the kernel pick any thread of the process."""
+        reaper.signal_main_thread(self.pid, sig)
+
     def descendants(self) -> list[int]:
         """All live descendants. RQ's work-horse calls ``setpgrp()``: it leaves our process
         group, so group signals miss it and it must be found as a descendant."""

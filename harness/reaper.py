@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
+import errno
+import functools
 import os
 import pwd
 import signal
@@ -227,6 +230,26 @@ def signal_tree(proc: subprocess.Popen[bytes], sig: int) -> None:
     for pid in descendants(proc.pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
+
+
+def signal_main_thread(pid: int, sig: int) -> None:
+    """Send ``sig`` to the main thread of process ``pid`` (its thread id is ``pid``) with
+    glibc's ``tgkill``: only that thread may take it. Falls back to ``os.kill`` (any
+    thread) where libc has no ``tgkill``; a process already gone is not an error."""
+    tgkill = getattr(_libc(), "tgkill", None)
+    if tgkill is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        return
+    if tgkill(pid, pid, sig) != 0:
+        err = ctypes.get_errno()
+        if err != errno.ESRCH:
+            raise OSError(err, f"tgkill({pid}, {pid}, {sig}): {os.strerror(err)}")
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def pid_alive(pid: int) -> bool:

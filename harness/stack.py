@@ -280,21 +280,25 @@ class PipelineStack:
             self.retired.append(victim)
         return self.add_worker()
 
-    def wait_a_moment_for_shutdown_start(self, victim: PipelineProcess) -> None:
+    def wait_a_moment_for_shutdown_start(self, victim: PipelineProcess, timeout: float) -> bool:
         """Between two SIGTERMs RQ must have entered its warm shutdown; poll its log.
+        Returns whether it did (or the worker is gone).
 
         Polled every 20-50 ms, not with a backoff to 0.5 s: the job the second SIGTERM
         must interrupt has well under a second left (a forced shutdown that arrived after
         it finished hit nothing, and the run was ``unknown``)."""
-        with contextlib.suppress(WaitTimeout):
+        try:
             wait_until(
                 # RQ logs "warm shut down requested".
                 lambda: "shut down" in victim.logs(10).lower() or not victim.alive(),
-                3,
+                timeout,
                 describe=f"{victim.name} to start its warm shutdown",
                 interval=0.02,
                 max_interval=0.05,
             )
+        except WaitTimeout:
+            return False
+        return True
 
     def signal_pid(self, pid: int, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -276,19 +276,34 @@ class TermWorker(WorkerFault):
         victim, held, frozen = self.seize()
         self.victim, self.target = victim, victim.name
         self.in_flight = held
-        victim.signal_leader(signal.SIGTERM)  # queued while frozen: delivered on SIGCONT
-        first = time.monotonic()
-        horses = victim.horses() if self.forced else []
-        # Forced: the horses stay stopped until the second SIGTERM, so the jobs in flight
-        # cannot finish in between (RQ ignores a second signal less than 1 s after the
-        # first, longer than most jobs); RQ's cold shutdown then SIGKILLs them.
+        horses = victim.horses()
+        # The horses stay stopped until the worker has the SIGTERM (forced: until the second
+        # one, so the jobs in flight cannot finish in between: RQ ignores a second signal
+        # less than 1 s after the first, longer than most jobs; RQ's cold shutdown then
+        # SIGKILLs them).
         thaw(victim, [p for p in frozen if p not in horses])
-        if self.forced:
+        # To RQ's main thread itself: a signal to the process may be taken by another of its
+        # threads (the span relay, RQ's pubsub thread; the kernel passes over a main thread
+        # that has a signal pending, as one waking from SIGSTOP has). Python runs the handler
+        # only in the main thread, which stayed blocked in waitpid on the frozen horse: RQ
+        # began no shutdown and counted the second SIGTERM as the first (the fault missed).
+        victim.signal_main_thread(signal.SIGTERM)
+        first = time.monotonic()
+        if not self.forced:
+            thaw_pids(horses)  # a warm shutdown lets the jobs in flight finish
+        else:
             try:
-                self.stack.wait_a_moment_for_shutdown_start(victim)
+                if not self.stack.wait_a_moment_for_shutdown_start(victim, 1.0):
+                    # Delivered, yet RQ's handler did not run: the signal came just as the
+                    # main thread went back into waitpid (after SIGCONT), and Python runs a
+                    # handler only between instructions. Another SIGTERM interrupts that
+                    # waitpid and runs it (RQ counts one warm shutdown request for both).
+                    victim.signal_main_thread(signal.SIGTERM)
+                    self.stack.wait_a_moment_for_shutdown_start(victim, 3.0)
+                    first = time.monotonic()
                 # A deliberate pause of RQ's protocol, not a wait for a condition.
                 time.sleep(max(0.0, RQ_SECOND_SIGNAL_AFTER_S - (time.monotonic() - first)))
-                victim.signal_leader(signal.SIGTERM)
+                victim.signal_main_thread(signal.SIGTERM)
                 # Thawed too early, a horse could still finish before RQ kills it.
                 with contextlib.suppress(WaitTimeout):
                     wait_until(
