@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -281,6 +282,22 @@ def _start(pytester: pytest.Pytester, *args: str, env: dict[str, str] | None = N
     return WatchedRun(proc, marker)
 
 
+@contextlib.contextmanager
+def _sigint_as_in_a_terminal() -> Iterator[None]:
+    """Children started in this block get SIGINT's default disposition, as a command typed
+    in a terminal does. A test run started in the background without job control
+    (``cmd &`` in a script, ``nohup``) has SIGINT ignored, every child inherits that, and an
+    inner pytest then never sees the Ctrl-C it is sent (CI: it ran on to "1 passed")."""
+    prior = signal.getsignal(signal.SIGINT)
+    if prior is signal.SIG_IGN:  # a caught signal is reset to its default by exec
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if prior is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run(pytester: pytest.Pytester, *args: str, env: dict[str, str] | None = None) -> WatchedRun:
     run = _start(pytester, *args, env=env)
     run.wait()
@@ -454,14 +471,15 @@ def test_nothing_outlives_a_scenario_that_crashes_with_a_fault_active(
 def test_nothing_outlives_ctrl_c_in_the_middle_of_a_scenario(pytester: pytest.Pytester) -> None:
     _scenarios(pytester, test_scenario=INTERRUPTED)
     flag = pytester.path / "running"
-    run = _start(
-        pytester,
-        *LOCAL,
-        *BUDGET,
-        "--notepipe-report-dir",
-        "reports",
-        env={"SCENARIO_RUNNING_FLAG": str(flag)},
-    )
+    with _sigint_as_in_a_terminal():
+        run = _start(
+            pytester,
+            *LOCAL,
+            *BUDGET,
+            "--notepipe-report-dir",
+            "reports",
+            env={"SCENARIO_RUNNING_FLAG": str(flag)},
+        )
     try:
 
         def stack_up() -> bool:
