@@ -87,7 +87,8 @@ def _role(pid: int) -> str:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (FileNotFoundError, ProcessLookupError):
         return "gone"
-    words = [Path(a.decode(errors="replace")).name for a in argv if a]
+    # split on spaces too: Redis rewrites its title into one ("redis-server 127.0.0.1:6379")
+    words = [Path(w).name for a in argv for w in a.decode(errors="replace").split()]
     for role in ("api", "worker", "reconcile", "redis-server", "postgres", "pgbouncer"):
         if role in words:
             return {"redis-server": "redis", "reconcile": "reconciler"}.get(role, role)

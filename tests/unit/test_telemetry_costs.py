@@ -1,6 +1,6 @@
-"""Cheaper tracing: span attributes are capped, and Redis commands and PostgreSQL statements
-get no spans unless asked for
-(each case runs in a fresh interpreter: the tracer provider is global)."""
+"""Cheaper tracing: span attributes are capped, Redis commands and PostgreSQL statements
+get no spans unless asked for, and a worker's warm-up of the horses' span path exports
+nothing (each case runs in a fresh interpreter: the tracer provider is global)."""
 
 from __future__ import annotations
 
@@ -69,3 +69,34 @@ def test_standard_variable_and_client_spans_opt_in() -> None:
     assert out == (
         '{"statement": 1000, "outcome": "completed", "event": 5000, "redis": true, "db": true}'
     )
+
+
+WORKER = """
+import os
+from opentelemetry import trace
+from notepipe import telemetry
+
+assert telemetry.configure_telemetry("notepipe-worker")
+assert telemetry.start_horse_relay()  # a worker, before it forks: warms the span path up
+pid = os.fork()
+if pid == 0:  # a work-horse: its attempt span goes through the relay
+    with trace.get_tracer("notepipe.job").start_as_current_span("note.attempt"):
+        pass
+    telemetry.flush_telemetry()
+    os._exit(0)
+assert os.waitpid(pid, 0)[1] == 0
+telemetry.shutdown_telemetry()  # exports what the relay holds
+"""
+
+
+def test_a_workers_span_warm_up_exports_nothing() -> None:
+    from harness.collector import TraceCollector
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "NOTEPIPE_"))}
+    with TraceCollector() as collector:
+        environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.endpoint
+        subprocess.run([sys.executable, "-c", WORKER], env=environ, timeout=60, check=True)
+        spans = collector.wait_for(lambda s: True, 10, describe="the horse's span")
+        assert [(s.name, s.service) for s in collector.spans()] == [
+            ("note.attempt", "notepipe-worker")
+        ], spans
