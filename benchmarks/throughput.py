@@ -128,7 +128,10 @@ def _cpu(pid: int) -> float:
 
 
 def _server_cpu() -> float:
-    return sum(_cpu(pid) for pid in SERVER_PIDS)
+    """The servers' CPU with their descendants (PostgreSQL's long-lived backends)."""
+    from _proc_cpu import tree_cpu
+
+    return tree_cpu(SERVER_PIDS)
 
 
 def _wipe(settings: Settings) -> None:

@@ -30,10 +30,12 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from _proc_cpu import process_table, tree_cpu
 
 from harness import reaper
 from harness.collector import TraceCollector
@@ -63,56 +65,25 @@ def burst(api_url: str, settings: Settings, notes: int, seed: int) -> float:
     return notes / span
 
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _proc_table() -> dict[int, tuple[int, float]]:
-    """Every live process: pid -> (parent pid, user + system CPU of it and its reaped
-    children)."""
-    table: dict[int, tuple[int, float]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        table[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / _TICKS)
-    return table
-
-
-def _role(pid: int) -> str:
-    """What a process of the stack is, from its command line."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (FileNotFoundError, ProcessLookupError):
-        return "gone"
-    # split on spaces too: Redis rewrites its title into one ("redis-server 127.0.0.1:6379")
-    words = [Path(w).name for a in argv for w in a.decode(errors="replace").split()]
+def _role(argv: Sequence[str]) -> str:
+    """What a process of the stack is, from the command line it was started with."""
+    words = [Path(a).name for a in argv]
     for role in ("api", "worker", "reconcile", "redis-server", "postgres", "pgbouncer"):
         if role in words:
             return {"redis-server": "redis", "reconcile": "reconciler"}.get(role, role)
-    return words[0] if words else "?"
+    return " ".join(words[:3])
+
+
+def _argv(args: object) -> list[str]:
+    return [str(a) for a in args] if isinstance(args, list | tuple) else [str(args)]
 
 
 def cpu_by_role(roots: dict[int, str]) -> dict[str, float]:
-    """CPU seconds so far of each role's processes and all their descendants, live or
-    reaped: a worker's horses, PostgreSQL's backends (long-lived behind PgBouncer, so a
-    parent's reaped-children time alone would miss them). A descendant reaped between two
-    readings moves into its parent's figure, so differences of readings stay exact."""
-    table = _proc_table()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
+    """CPU seconds so far of each role's processes with all their descendants."""
+    table = process_table()
     totals: dict[str, float] = {}
     for root, role in roots.items():
-        todo, cpu = [root], 0.0
-        while todo:
-            pid = todo.pop()
-            if pid in table:
-                cpu += table[pid][1]
-                todo.extend(children.get(pid, []))
-        totals[role] = totals.get(role, 0.0) + cpu
+        totals[role] = totals.get(role, 0.0) + tree_cpu([root], table)
     return totals
 
 
@@ -141,13 +112,13 @@ def main() -> None:
         on_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint}
         off_env = {"OTEL_SDK_DISABLED": "true"}
         with local_stack(Path(logs) / "off", workers=args.workers, env=off_env) as off:
-            off_pids = [p.pid for p in reaper.registered()]
+            off_procs = {p.pid: p for p in reaper.registered()}
             with local_stack(Path(logs) / "on", workers=args.workers, env=on_env) as on:
-                on_pids = [p.pid for p in reaper.registered() if p.pid not in off_pids]
+                on_procs = {p.pid: p for p in reaper.registered() if p.pid not in off_procs}
                 stacks: dict[str, tuple[str, Settings, dict[int, str]]] = {}
-                for name, stack, pids in (("off", off, off_pids), ("on", on, on_pids)):
+                for name, stack, procs in (("off", off, off_procs), ("on", on, on_procs)):
                     assert stack.api is not None and stack.settings is not None
-                    roots = {pid: _role(pid) for pid in pids}
+                    roots = {pid: _role(_argv(proc.args)) for pid, proc in procs.items()}
                     stacks[name] = (str(stack.api.url), stack.settings, roots)
                 _rounds(args, stacks, results, cpu, ratios)
         spans = collector.stats.spans
