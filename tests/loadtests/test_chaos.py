@@ -15,6 +15,10 @@ import pytest
 from harness.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Each note holds its worker for 0.5 s (the harness stack's chaos stage), posted every
+#: 0.2 s to 2 workers: a busy worker is there for ``kill_horse busy`` to find. Plain notes
+#: took ~30 ms and the workers were idle most of the time: the fault could miss (CI).
+BUSY_NOTE = "[chaos:sleep=0.5] " + "word " * 400
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +45,7 @@ def test_schedule_applies_and_heals_faults(stack_env: dict[str, str], tmp_path: 
             while not stop.wait(0.2):
                 # the API waits on paused Redis/PostgreSQL; errors are fine, keep going
                 with contextlib.suppress(httpx.HTTPError):
-                    client.post("/notes", json={"content": "word " * 400, "metadata": {}})
+                    client.post("/notes", json={"content": BUSY_NOTE, "metadata": {}})
 
     poster = threading.Thread(target=post_notes, daemon=True)
     poster.start()
