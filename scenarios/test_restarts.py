@@ -63,8 +63,14 @@ def test_postgres_restart(
     )
     assert outcome.result.verdict == "valid", outcome.explain()  # PG never went down: unknown
     for record in outcome.faults:
-        # Sessions were open when PostgreSQL went down, and the pipeline saw errors.
-        assert record.effect.evidence["sessions_dropped"] > 0, record.effect
-        assert record.effect.evidence["errors_in_window"]["total"] > 0, record.effect
+        evidence = record.effect.evidence
+        # Sessions were open when PostgreSQL went down, and the pipeline felt it: it saw
+        # errors, or (behind PgBouncer, which holds a query until the server is back) the
+        # client's requests waited through most of the outage.
+        assert evidence["sessions_dropped"] > 0, record.effect
+        down_s = (record.end - record.start).total_seconds()
+        assert (
+            evidence["errors_in_window"]["total"] > 0 or evidence["client_stall_s"] >= down_s / 2
+        ), record.effect
     refused = [op for op in outcome.client_ops if op["type"] == "fail"]
     assert all(op["status_code"] == 503 for op in refused), refused[:3]

@@ -17,7 +17,12 @@ from harness.faults.base import LEDGER_CONNECT_TIMEOUT_S, Fault, FaultRun
 from harness.faults.effect import Effect
 from harness.faults.params import refuse_unknown
 from harness.faults.probe import Endpoint, probe
-from harness.faults.witness import claimed_after, errors_in_window, final_status
+from harness.faults.witness import (
+    claimed_after,
+    client_stall_s,
+    errors_in_window,
+    final_status,
+)
 from harness.spans import ENQUEUE_SPAN
 
 if TYPE_CHECKING:
@@ -157,7 +162,8 @@ class RestartService(ServiceFault):
     @classmethod
     def confirm(cls, effect: Effect, run: FaultRun) -> None:
         effect.note(
-            errors_in_window=errors_in_window(run.history, run.client_ops, run.start, run.end)
+            errors_in_window=errors_in_window(run.history, run.client_ops, run.start, run.end),
+            client_stall_s=round(client_stall_s(run.client_ops, run.start, run.end), 3),
         )
         lost = effect.evidence.get("lost_notes")
         if not lost:

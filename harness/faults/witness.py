@@ -103,6 +103,37 @@ def errors_in_window(
     return {"spans": spans, "ledger": ledger, "client": client, "total": spans + ledger + client}
 
 
+def client_stall_s(
+    client_ops: Sequence[Mapping[str, Any]], start: datetime, end: datetime
+) -> float:
+    """The longest time, overlapping ``start`` .. ``end``, that the client had requests
+    outstanding and none of them was answered (an ``ok``, ``fail`` or ``info``).
+
+    A fault can bite without an error: behind a pooler (PgBouncer) a request waits for
+    PostgreSQL to come back instead of failing, and the proof is that the client stalled
+    through the outage. With a steady load outside faults this stays near the time
+    between two requests."""
+    events = []
+    for op in client_ops:
+        at = op.get("time")
+        when = datetime.fromisoformat(at) if isinstance(at, str) else at
+        if isinstance(when, datetime) and op.get("type") in ("invoke", "ok", "fail", "info"):
+            events.append((when, op["type"] == "invoke"))
+    events.sort(key=lambda e: e[0])
+    longest, outstanding, quiet_since = 0.0, 0, None
+    for when, invoke in events:
+        if invoke:
+            outstanding += 1
+            if quiet_since is None:
+                quiet_since = when
+            continue
+        if quiet_since is not None and when >= start and quiet_since <= end:
+            longest = max(longest, (when - quiet_since).total_seconds())
+        outstanding = max(0, outstanding - 1)
+        quiet_since = when if outstanding else None
+    return longest
+
+
 #: Network faults that must make the pipeline (or its client) see errors in their window.
 DISRUPTIVE = ("proxy_down", "reset_peer", "timeout")
 

@@ -21,7 +21,7 @@ from harness.collector import TraceCollector
 from harness.faults import Effect, Fault, FaultSpec, build_fault
 from harness.faults.probe import Endpoint, probe
 from harness.faults.proof import missed_faults, prove_faults
-from harness.faults.witness import errors_in_window, fate_of_attempts
+from harness.faults.witness import client_stall_s, errors_in_window, fate_of_attempts
 from harness.schedule import FaultRecord, Schedule, ScheduleRunner
 from harness.services.base import Service
 from harness.services.ports import free_port
@@ -172,6 +172,29 @@ def test_errors_in_window_counts_client_refusals() -> None:
     ]
     counted = errors_in_window(history, ops, T0, T0 + timedelta(seconds=2))
     assert counted["client"] == 2
+
+
+def _ops(*timeline: tuple[float, str]) -> list[dict[str, object]]:
+    return [
+        {"type": kind, "time": (T0 + timedelta(seconds=at)).isoformat()} for at, kind in timeline
+    ]
+
+
+def test_client_stall_is_the_longest_unanswered_wait_across_the_window() -> None:
+    steady = _ops(*[(t / 10 + d, k) for t in range(40) for d, k in ((0, "invoke"), (0.01, "ok"))])
+    assert client_stall_s(steady, T0 + timedelta(seconds=1), T0 + timedelta(seconds=3)) < 0.05
+    # Behind a pooler: requests sent during the outage are all answered once it is over.
+    held = _ops(
+        (0.0, "invoke"), (0.01, "ok"),
+        (1.0, "invoke"), (1.1, "invoke"), (1.2, "invoke"),
+        (3.5, "ok"), (3.5, "ok"), (3.6, "ok"),
+        (4.0, "invoke"), (4.01, "fail"),
+    )  # fmt: skip
+    window = (T0 + timedelta(seconds=1.05), T0 + timedelta(seconds=2.5))
+    assert client_stall_s(held, *window) == pytest.approx(2.5)
+    # The same stall long before the window does not count.
+    later = (T0 + timedelta(seconds=3.8), T0 + timedelta(seconds=5))
+    assert client_stall_s(held, *later) == pytest.approx(0.01)
 
 
 def test_a_scheduled_fault_that_never_ran_makes_the_run_unknown() -> None:
