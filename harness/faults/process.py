@@ -42,6 +42,10 @@ WORKER_TARGETS = "'busy', 'any' or 'worker-N'"
 RQ_SECOND_SIGNAL_AFTER_S = 1.1
 
 
+#: How long :meth:`WorkerFault.settled_claims_of` waits for a frozen worker's in-flight write.
+SETTLE_LOCK_TIMEOUT = "500ms"
+
+
 class WorkerFault(Fault):
     """Base of the faults that pick one worker of the stack."""
 
@@ -90,6 +94,29 @@ class WorkerFault(Fault):
             claims = processing_claims(conn)
         return [c for c in claims if worker_matches(c.worker, worker.rq_worker_name)]
 
+    def settled_claims_of(self, worker: PipelineProcess) -> list[Claim]:
+        """:meth:`claims_of` a frozen worker once the ledger writes it had in flight landed.
+
+        A horse stopped right after it sent its completion has not ended its attempt yet,
+        but PostgreSQL commits that statement without it: a kill then interrupts nothing
+        (CI: "attempts ended before the kill"). Taking a share lock on the claimed notes
+        waits for such a write (it holds the row); a lock still held after
+        ``SETTLE_LOCK_TIMEOUT`` belongs to a transaction the frozen horse must finish
+        itself, which the kill aborts. Then the claims are read again."""
+        held = self.claims_of(worker)
+        if not held:
+            return held
+        with (
+            self._ledger() as conn,
+            contextlib.suppress(psycopg.errors.LockNotAvailable),
+            conn.transaction(),
+        ):
+            conn.execute(f"SET LOCAL lock_timeout = '{SETTLE_LOCK_TIMEOUT}'")
+            conn.execute(
+                "SELECT id FROM notes WHERE id = ANY(%s) FOR SHARE", ([c.note_id for c in held],)
+            )
+        return self.claims_of(worker)
+
     def interrupted(self, claims: Sequence[Claim]) -> list[Claim]:
         """The claims whose attempt did not finish by itself: still ``processing`` (its
         worker is gone) or recovered by the reconciler (``lease_expired``)."""
@@ -133,7 +160,7 @@ class WorkerFault(Fault):
                 return None
             victim = self.rng.choice(candidates)
             frozen = freeze(victim)
-            held = self.claims_of(victim)
+            held = self.settled_claims_of(victim)
             if any(c.age_s >= min_age for c in held) and (not need_horse or victim.horses()):
                 return victim, held, frozen
             thaw(victim, frozen)

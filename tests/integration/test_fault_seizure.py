@@ -1,0 +1,88 @@
+"""A busy-worker fault reads a frozen worker's claims once its in-flight ledger writes
+landed (``WorkerFault.settled_claims_of``), against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+
+from harness.faults import FaultSpec
+from harness.faults.process import KillWorker
+from harness.processes import PipelineProcess
+from harness.stack import PipelineStack
+from harness.wait import wait_until
+from notepipe.settings import Settings
+from notepipe.store import ledger
+from notepipe.store.db import connect
+from notepipe.store.rows import Conn
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[PipelineProcess]:
+    """A live process standing for a frozen worker: the ledger names it by its pid."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        yield PipelineProcess("worker", "worker-0", proc, tmp_path / "worker.log")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _fault(settings: Settings) -> KillWorker:
+    stack = cast(PipelineStack, SimpleNamespace(direct_settings=settings))  # the ledger only
+    return KillWorker(stack, FaultSpec("kill_worker", at=0, target="busy"), random.Random(0))
+
+
+def _claimed(conn: Conn, worker: PipelineProcess) -> tuple[int, int]:
+    note_id = int(ledger.create_note(conn, "frozen", {}, {})["id"])
+    claimed = ledger.claim(
+        conn, note_id, worker=worker.rq_worker_name, job_id="j", lease_ttl=30.0, max_attempts=3
+    )
+    assert isinstance(claimed, ledger.Claim), claimed
+    return note_id, claimed.attempt
+
+
+def _waiting_for_a_lock(conn: Conn) -> bool:
+    row = conn.execute(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    ).fetchone()
+    return bool(row and row["n"])
+
+
+def test_a_completion_in_flight_when_frozen_is_waited_for(
+    ledger_conn: Conn, pipeline_settings: Settings, worker: PipelineProcess
+) -> None:
+    fault = _fault(pipeline_settings)
+    note_id, attempt = _claimed(ledger_conn, worker)
+    result: list[Any] = []
+    with connect(pipeline_settings, autocommit=False) as horse:
+        # the frozen horse's last write (its attempt's end): sent, not yet committed
+        ledger.fail_attempt(horse, note_id, attempt, "boom", max_attempts=3)
+        assert [c.note_id for c in fault.claims_of(worker)] == [note_id]  # looks busy
+        seizing = threading.Thread(target=lambda: result.append(fault.settled_claims_of(worker)))
+        seizing.start()
+        wait_until(lambda: _waiting_for_a_lock(ledger_conn), 10, describe="the share lock wait")
+        horse.commit()  # PostgreSQL ends the statement without the (frozen) client
+        seizing.join(10)
+    assert result == [[]]  # its attempt ended: nothing left to interrupt
+
+
+def test_a_transaction_the_frozen_horse_holds_open_keeps_its_claim(
+    ledger_conn: Conn, pipeline_settings: Settings, worker: PipelineProcess
+) -> None:
+    fault = _fault(pipeline_settings)
+    note_id, _ = _claimed(ledger_conn, worker)
+    with connect(pipeline_settings, autocommit=False) as horse:
+        # frozen between two statements of its own transaction: only the kill ends it
+        horse.execute("UPDATE notes SET lease_until = lease_until WHERE id = %s", (note_id,))
+        held = fault.settled_claims_of(worker)  # gives up on the lock after 500 ms
+        horse.rollback()
+    assert [c.note_id for c in held] == [note_id]
