@@ -16,18 +16,28 @@ from pathlib import Path
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, user + system CPU seconds of ``pid`` and of the children it reaped), or
+    None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(fields[1]), sum(int(f) for f in fields[11:15]) / _TICKS
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds so far of ``pid`` and the children it reaped (0 once it is gone)."""
+    stat = _stat(pid)
+    return stat[1] if stat is not None else 0.0
+
+
 def process_table() -> dict[int, tuple[int, float]]:
-    """Every live process: pid -> (parent pid, user + system CPU seconds of it and of the
-    children it reaped)."""
+    """Every live process: pid -> (parent pid, CPU seconds as :func:`process_cpu`)."""
     table: dict[int, tuple[int, float]] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        table[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / _TICKS)
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            table[int(entry.name)] = stat
     return table
 
 

@@ -46,6 +46,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from _proc_cpu import process_cpu, tree_cpu
+
 if TYPE_CHECKING:
     from harness.processes import PipelineProcess
     from notepipe.settings import Settings
@@ -113,24 +115,12 @@ class Run:
         return self.jobs / self.steady_s
 
 
-_TICKS = os.sysconf("SC_CLK_TCK")
 #: pids of the servers (Redis, PostgreSQL, PgBouncer) whose CPU a run is charged with
 SERVER_PIDS: list[int] = []
 
 
-def _cpu(pid: int) -> float:
-    """User + system CPU of ``pid`` and the children it reaped (horses, backends)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return sum(int(f) for f in fields[11:15]) / _TICKS
-
-
 def _server_cpu() -> float:
     """The servers' CPU with their descendants (PostgreSQL's long-lived backends)."""
-    from _proc_cpu import tree_cpu
-
     return tree_cpu(SERVER_PIDS)
 
 
@@ -177,7 +167,7 @@ def _timed_drain(
 
     def check() -> tuple[datetime, datetime] | None:
         for process in processes:
-            seen = _cpu(process.pid)
+            seen = process_cpu(process.pid)
             if seen:
                 worker_cpu[process.pid] = seen
         done = int(client.zcard(registry)) + int(client.zcard(failed))

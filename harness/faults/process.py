@@ -91,8 +91,7 @@ class WorkerFault(Fault):
 
     def claims_of(self, worker: PipelineProcess) -> list[Claim]:
         with self._ledger() as conn:
-            claims = processing_claims(conn)
-        return [c for c in claims if worker_matches(c.worker, worker.rq_worker_name)]
+            return _claims_of(conn, worker)
 
     def settled_claims_of(self, worker: PipelineProcess) -> list[Claim]:
         """:meth:`claims_of` a frozen worker once the ledger writes it had in flight landed.
@@ -103,19 +102,17 @@ class WorkerFault(Fault):
         waits for such a write (it holds the row); a lock still held after
         ``SETTLE_LOCK_TIMEOUT`` belongs to a transaction the frozen horse must finish
         itself, which the kill aborts. Then the claims are read again."""
-        held = self.claims_of(worker)
-        if not held:
-            return held
-        with (
-            self._ledger() as conn,
-            contextlib.suppress(psycopg.errors.LockNotAvailable),
-            conn.transaction(),
-        ):
-            conn.execute(f"SET LOCAL lock_timeout = '{SETTLE_LOCK_TIMEOUT}'")
-            conn.execute(
-                "SELECT id FROM notes WHERE id = ANY(%s) FOR SHARE", ([c.note_id for c in held],)
-            )
-        return self.claims_of(worker)
+        with self._ledger() as conn:
+            held = _claims_of(conn, worker)
+            if not held:
+                return held
+            with contextlib.suppress(psycopg.errors.LockNotAvailable), conn.transaction():
+                conn.execute(f"SET LOCAL lock_timeout = '{SETTLE_LOCK_TIMEOUT}'")
+                conn.execute(
+                    "SELECT id FROM notes WHERE id = ANY(%s) FOR SHARE",
+                    ([c.note_id for c in held],),
+                )
+            return _claims_of(conn, worker)
 
     def interrupted(self, claims: Sequence[Claim]) -> list[Claim]:
         """The claims whose attempt did not finish by itself: still ``processing`` (its
@@ -192,6 +189,11 @@ class WorkerFault(Fault):
     @staticmethod
     def claim_list(claims: Sequence[Claim]) -> list[dict[str, int]]:
         return [c.to_dict() for c in claims]
+
+
+def _claims_of(conn: psycopg.Connection[Any], worker: PipelineProcess) -> list[Claim]:
+    """The notes ``worker`` holds in the ledger now."""
+    return [c for c in processing_claims(conn) if worker_matches(c.worker, worker.rq_worker_name)]
 
 
 def freeze(worker: PipelineProcess) -> list[int]:

@@ -76,6 +76,13 @@ def fate_of_attempts(
     return fate
 
 
+def _op_time(op: Mapping[str, Any]) -> datetime | None:
+    """When a client operation happened (ISO text in a record, a datetime while running)."""
+    at = op.get("time")
+    when = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return when if isinstance(when, datetime) else None
+
+
 def errors_in_window(
     history: History, client_ops: Sequence[Mapping[str, Any]], start: datetime, end: datetime
 ) -> dict[str, int]:
@@ -92,9 +99,8 @@ def errors_in_window(
     ledger = sum(1 for e in history.events if e.error and start <= e.at <= hi)
     client = 0
     for op in client_ops:
-        at = op.get("time")
-        when = datetime.fromisoformat(at) if isinstance(at, str) else at
-        if not isinstance(when, datetime) or not start <= when <= hi:
+        when = _op_time(op)
+        if when is None or not start <= when <= hi:
             continue
         if op.get("type") in ("fail", "info") or (
             op.get("type") == "ok" and op.get("status_code") == 202
@@ -115,9 +121,8 @@ def client_stall_s(
     between two requests."""
     events = []
     for op in client_ops:
-        at = op.get("time")
-        when = datetime.fromisoformat(at) if isinstance(at, str) else at
-        if isinstance(when, datetime) and op.get("type") in ("invoke", "ok", "fail", "info"):
+        when = _op_time(op)
+        if when is not None and op.get("type") in ("invoke", "ok", "fail", "info"):
             events.append((when, op["type"] == "invoke"))
     events.sort(key=lambda e: e[0])
     longest, outstanding, quiet_since = 0.0, 0, None

@@ -21,7 +21,6 @@ from notepipe.telemetry import (
     SpanRelay,
     decode_span,
     encode_span,
-    warm_up_span_path,
 )
 
 RESOURCE = Resource.create({"service.name": "relay-test"})
@@ -163,15 +162,6 @@ def test_the_owners_spans_take_the_relay_too_and_a_flush_waits_for_their_export(
     assert [s.name for s in rig.relayed.get_finished_spans()] == ["reconcile.pass"]
     assert rig.direct.get_finished_spans() == ()
     assert rig.processor._batch is None  # no batch processor (no thread) was ever made
-
-
-def test_the_workers_warm_up_of_the_span_path_exports_nothing(rig: Rig) -> None:
-    warm_up_span_path(RESOURCE)  # start_horse_relay runs it in a worker before any fork
-    assert trace.get_current_span() is trace.INVALID_SPAN  # its spans' context is gone
-    with rig.tracer.start_as_current_span("note.attempt"):
-        pass
-    assert [s.name for s in rig.drain()] == ["note.attempt"]
-    assert not rig.direct.get_finished_spans()
 
 
 def test_a_forked_horse_starts_no_export_thread(rig: Rig) -> None:

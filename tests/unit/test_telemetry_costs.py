@@ -78,6 +78,7 @@ from notepipe import telemetry
 
 assert telemetry.configure_telemetry("notepipe-worker")
 assert telemetry.start_horse_relay()  # a worker, before it forks: warms the span path up
+assert trace.get_current_span() is trace.INVALID_SPAN  # the warm-up's context is gone
 pid = os.fork()
 if pid == 0:  # a work-horse: its attempt span goes through the relay
     with trace.get_tracer("notepipe.job").start_as_current_span("note.attempt"):
