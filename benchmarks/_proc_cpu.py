@@ -32,6 +32,15 @@ def process_cpu(pid: int) -> float:
     return stat[1] if stat is not None else 0.0
 
 
+def own_cpu(pid: int) -> float:
+    """CPU seconds so far of ``pid`` itself, without its children (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return sum(int(f) for f in fields[11:13]) / _TICKS
+
+
 def process_table() -> dict[int, tuple[int, float]]:
     """Every live process: pid -> (parent pid, CPU seconds as :func:`process_cpu`)."""
     table: dict[int, tuple[int, float]] = {}
