@@ -20,8 +20,8 @@ other the whole machine). ``--schedule alternate`` runs the bursts one after the
 created_at)`` from the ledger.
 
 CPU per note is read from ``/proc`` for every process of each stack and all its
-descendants, live or reaped, by role: the API, the workers and (apart) their work-horses, the
-reconciler, Redis, PgBouncer, PostgreSQL with its backends (behind PgBouncer they live
+descendants, live or reaped, by role: the API, the workers (apart: the parents, their
+work-horses, their span relay processes), the reconciler, Redis, PgBouncer, PostgreSQL with its backends (behind PgBouncer they live
 long, so a postmaster's reaped-children time alone would miss them). The headline is the
 median over rounds of each round's on/off ratio of the stack's CPU per note; the ratio of
 the per-mode medians is printed beside it. This process (the posting clients, and the
@@ -32,6 +32,7 @@ Run it alone: on 2 cores a busy neighbour moves the figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import resource
@@ -119,19 +120,35 @@ def _argv(args: object) -> list[str]:
     return [str(a) for a in args] if isinstance(args, list | tuple) else [str(args)]
 
 
+def _relays_of(worker: int, table: dict[int, tuple[int, float]]) -> list[int]:
+    """The worker's span relay process (named ``notepipe-relay``), if it has one."""
+    found = []
+    for pid, (ppid, _) in table.items():
+        if ppid == worker:
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "notepipe-relay":
+                    found.append(pid)
+    return found
+
+
 def cpu_by_role(roots: dict[int, str]) -> dict[str, float]:
-    """CPU seconds so far of each role's processes with all their descendants."""
+    """CPU seconds so far of each role's processes with all their descendants; a worker's
+    own, its span relay's and its horses' apart."""
     table = process_table()
     totals: dict[str, float] = {}
+
+    def add(key: str, seconds: float) -> None:
+        totals[key] = totals.get(key, 0.0) + seconds
+
     for root, role in roots.items():
         total = tree_cpu([root], table)
-        if role == "worker":  # the parent apart from its horses (and its relay, if any)
-            own = process_own_cpu(root)
-            totals["worker (parent)"] = totals.get("worker (parent)", 0.0) + own
-            key, total = "worker (horses)", total - own
-        else:
-            key = role
-        totals[key] = totals.get(key, 0.0) + total
+        if role != "worker":
+            add(role, total)
+            continue
+        own, relay = process_own_cpu(root), tree_cpu(_relays_of(root, table), table)
+        add("worker (parent)", own)
+        add("worker (span relay)", relay)
+        add("worker (horses)", total - own - relay)
     return totals
 
 

@@ -202,7 +202,8 @@ class StackObserver:
         return latest[0]
 
     def collector_settle(self, seconds: float) -> None:
-        """Give exporters a few batch periods (200 ms each; a worker's relay: 500 ms) to
+        """Give exporters a few batch periods (``OTEL_BSP_SCHEDULE_DELAY``: 200 ms in a
+        harness stack, for the API's batch processor and a worker's span relay alike) to
         deliver the spans they still hold, e.g. a resumed zombie's fenced attempt."""
         deadline = time.monotonic() + seconds
         with contextlib.suppress(WaitTimeout):

@@ -312,7 +312,7 @@ class TermWorker(WorkerFault):
         # SIGKILLs them).
         thaw(victim, [p for p in frozen if p not in horses])
         # To RQ's main thread itself: a signal to the process may be taken by another of its
-        # threads (the span relay, RQ's pubsub thread; the kernel passes over a main thread
+        # threads (RQ's pubsub thread; the kernel passes over a main thread
         # that has a signal pending, as one waking from SIGSTOP has). Python runs the handler
         # only in the main thread, which stayed blocked in waitpid on the frozen horse: RQ
         # began no shutdown and counted the second SIGTERM as the first (the fault missed).

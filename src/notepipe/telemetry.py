@@ -7,24 +7,20 @@ idle worker's Redis polling, say) are dropped, so one note is one trace.
 
 Forked work-horses do not export: once a worker opened the relay
 (:func:`start_horse_relay`), every span a horse ends is sent at once, as one
-datagram on a UNIX socket pair made before the fork, to the worker parent,
-which exports it on its own long-lived OTLP connection (the worker's own spans
-take the same way). A horse then has nothing to flush before ``os._exit``, and
-a killed horse loses only the spans it had not ended. Should the parent be gone
-or the datagram too large, the horse falls back to exporting itself (flushed by
-:func:`flush_telemetry`).
+datagram on a UNIX socket pair made before the fork, to the worker's relay
+process, which exports it on its own long-lived OTLP connection (the worker's
+own spans take the same way; see :mod:`notepipe.span_relay`). A horse then has
+nothing to flush before ``os._exit``, and a killed horse loses only the spans it
+had not ended. Should the relay be gone or the datagram too large, the horse
+falls back to exporting itself (flushed by :func:`flush_telemetry`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import socket
 import threading
-import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -32,7 +28,6 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import (
-    Event,
     ReadableSpan,
     Span,
     SpanLimits,
@@ -46,9 +41,10 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     SamplingResult,
 )
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceState
+from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
+
+from notepipe.span_relay import SpanRelay, encode_span
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +53,6 @@ ROOT_SPAN_PREFIXES = ("note.", "reconcile", "GET ", "POST ", "PUT ", "DELETE ", 
 
 _provider: TracerProvider | None = None
 _processor: ForkAwareSpanProcessor | None = None
-
-#: A horse waits at most this long for room in the relay socket before exporting itself.
-RELAY_SEND_TIMEOUT_S = 2.0
-#: The parent exports at most this many relayed spans per request...
-RELAY_BATCH = 512
-#: ... gathered for at most this long after the first (a worker SIGKILL loses them). Each
-#: export request costs the forking worker ~1 ms and re-copies the pages the export touches
-#: (every fork shares them again): 0.5 s batches cost a third of 0.2 s ones per note.
-RELAY_LINGER_S = 0.5
-_RELAY_MAX_DATAGRAM = 1 << 20
-_RELAY_STOP = b"\x00stop"
-#: A flush request: ``_RELAY_FLUSH`` + its number; answered once what came before is exported.
-_RELAY_FLUSH = b"\x00flush"
 
 
 class OwnRootsSampler(Sampler):
@@ -167,21 +150,60 @@ def configure_telemetry(
         return True
     if not _exporter_wanted():
         return False
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
     sampler = None if os.environ.get("OTEL_TRACES_SAMPLER") else ParentBased(OwnRootsSampler())
     logging.getLogger("opentelemetry.attributes").addFilter(_TruncationNoticeFilter())
     provider = ForkFriendlyTracerProvider(
         resource=resource, sampler=sampler, span_limits=_span_limits()
     )
-    processor = ForkAwareSpanProcessor(lambda: BatchSpanProcessor(OTLPSpanExporter()))
+    processor = ForkAwareSpanProcessor(lambda: BatchSpanProcessor(otlp_span_exporter()))
     provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     _provider, _processor = provider, processor
     _instrument_clients(redis_spans=redis_spans, db_spans=db_spans)
     log.info("OpenTelemetry exporting spans over OTLP as %s", service_name)
     return True
+
+
+#: Set, they name a credential provider whose requests session the OTLP exporter uses.
+_CREDENTIAL_PROVIDER_VARIABLES = (
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER",
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
+)
+
+
+def otlp_traces_url() -> str:
+    """Where spans are exported, as the OTLP exporter resolves it from the environment."""
+    url = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if url:
+        return url
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or "http://localhost:4318"
+    return base.rstrip("/") + "/v1/traces"
+
+
+def otlp_span_exporter() -> SpanExporter:
+    """The OTLP/HTTP span exporter the standard variables configure, on a requests session
+    that read the proxy and netrc environment once, for the traces URL.
+
+    A default session re-reads them on every request: requests walks ``os.environ`` twice
+    per export (``getproxies_environment``, ``should_bypass_proxies``), about 40 % of an
+    export request's ~1.8 ms of CPU in a process with a typical environment. The settings
+    are the same (``HTTPS_PROXY``, ``NO_PROXY``, ``~/.netrc``), only read at start-up;
+    ``REQUESTS_CA_BUNDLE`` is not consulted (``OTEL_EXPORTER_OTLP_CERTIFICATE`` is). A
+    configured credential provider's session is left as the exporter makes it."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    if any(os.environ.get(name) for name in _CREDENTIAL_PROVIDER_VARIABLES):
+        return OTLPSpanExporter()
+    import requests
+    from requests.utils import get_environ_proxies, get_netrc_auth
+
+    url = otlp_traces_url()
+    session = requests.Session()
+    session.proxies.update(get_environ_proxies(url))
+    session.auth = get_netrc_auth(url)
+    session.trust_env = False
+    return OTLPSpanExporter(session=session)
 
 
 def _instrument_clients(*, redis_spans: bool, db_spans: bool) -> None:
@@ -206,15 +228,14 @@ def untraced() -> Iterator[None]:
 
 
 def start_horse_relay() -> bool:
-    """In a worker parent, before it forks horses: relay their spans through this process.
+    """In a worker parent, before it forks horses: start the relay process that exports
+    their spans and the worker's own (:class:`notepipe.span_relay.SpanRelay`).
 
     Returns False (and changes nothing) when telemetry is off."""
     if _provider is None or _processor is None:
         return False
     if _processor.relay is None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        _processor.relay = SpanRelay(OTLPSpanExporter(), _provider.resource)
+        _processor.relay = SpanRelay(otlp_span_exporter, _provider.resource)
         warm_up_span_path(_provider.resource)
     return True
 
@@ -316,200 +337,6 @@ class ForkAwareSpanProcessor(SpanProcessor):
         if self._batch is not None:
             flushed = self._batch.force_flush(timeout_millis) and flushed
         return flushed
-
-
-class SpanRelay:
-    """A UNIX datagram socket pair: ended spans are :meth:`send`-t as one datagram each (by
-    forked children and by this process alike); a daemon thread of this process exports
-    them, batched, with ``exporter``."""
-
-    def __init__(self, exporter: SpanExporter, resource: Resource) -> None:
-        self.exporter = exporter
-        self.resource = resource
-        self.exported = 0
-        self._recv, self._send = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._send.settimeout(RELAY_SEND_TIMEOUT_S)
-        self._pid = os.getpid()
-        self._flushes: dict[int, threading.Event] = {}
-        self._flush_lock = threading.Lock()
-        self._flush_count = 0
-        # A child closes its copy of the receiving end: once the parent is gone, a send
-        # fails at once (ECONNREFUSED) and the child exports its spans itself.
-        reinit = weakref.WeakMethod(self._after_fork_in_child)
-        os.register_at_fork(after_in_child=lambda: (m := reinit()) and m())
-        self._thread = threading.Thread(target=self._run, name="otel-horse-relay", daemon=True)
-        self._thread.start()
-
-    @property
-    def in_owner(self) -> bool:
-        """True in the process that opened the relay (and exports), False in a child."""
-        return os.getpid() == self._pid
-
-    def _after_fork_in_child(self) -> None:
-        if not self.in_owner:
-            self._recv.close()
-
-    def send(self, span: ReadableSpan) -> bool:
-        """Hand ``span`` to the exporting thread; False if it cannot take it (export it
-        yourself)."""
-        try:
-            self._send.send(encode_span(span))
-        except (OSError, TypeError, ValueError) as exc:
-            log.debug("span relay unavailable (%s); exporting from this process", exc)
-            return False
-        return True
-
-    def flush(self, timeout_s: float) -> bool:
-        """Wait until every span sent so far is exported (owner only); False on timeout."""
-        if not self.in_owner:
-            return True  # a child holds nothing of the relay's: its sends went out at once
-        if not self._thread.is_alive():
-            return False  # closed: what is sent now is never exported
-        done = threading.Event()
-        with self._flush_lock:
-            self._flush_count += 1
-            number = self._flush_count
-            self._flushes[number] = done
-        try:
-            self._send.send(_RELAY_FLUSH + str(number).encode())
-            return done.wait(timeout_s)
-        except OSError:
-            return False
-        finally:
-            with self._flush_lock:
-                self._flushes.pop(number, None)
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Export what was sent so far, then stop the thread (owner only)."""
-        if self._thread.is_alive():
-            try:
-                self._send.send(_RELAY_STOP)
-            except OSError:
-                pass
-            else:
-                self._thread.join(timeout)
-        self.exporter.shutdown()
-
-    def _collect(self) -> list[bytes]:
-        """Block for one datagram, then gather more for up to ``RELAY_LINGER_S`` (one
-        export request per batch, not per span); a flush or stop request ends the batch."""
-        self._recv.settimeout(None)
-        frames = [self._recv.recv(_RELAY_MAX_DATAGRAM)]
-        deadline = time.monotonic() + RELAY_LINGER_S
-        while len(frames) < RELAY_BATCH and not frames[-1].startswith(b"\x00"):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self._recv.settimeout(remaining)
-            try:
-                frames.append(self._recv.recv(_RELAY_MAX_DATAGRAM))
-            except TimeoutError:
-                break
-        return frames
-
-    def _run(self) -> None:
-        stop = False
-        while not stop:
-            try:
-                frames = self._collect()
-            except OSError:
-                return
-            spans = []
-            flushed: list[int] = []
-            for frame in frames:
-                if frame == _RELAY_STOP:
-                    stop = True
-                elif frame.startswith(_RELAY_FLUSH):
-                    flushed.append(int(frame[len(_RELAY_FLUSH) :]))
-                else:
-                    try:
-                        spans.append(decode_span(frame, self.resource))
-                    except (ValueError, KeyError, TypeError, IndexError):
-                        log.warning(
-                            "span relay: dropped an undecodable span (%d bytes)", len(frame)
-                        )
-            if spans:
-                self._export(spans)
-            with self._flush_lock:
-                for number in flushed:
-                    if (done := self._flushes.get(number)) is not None:
-                        done.set()
-
-    def _export(self, spans: list[ReadableSpan]) -> None:
-        token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
-        try:
-            self.exporter.export(spans)
-            self.exported += len(spans)
-        except Exception:
-            log.exception("span relay: export of %d spans failed", len(spans))
-        finally:
-            context.detach(token)
-
-
-def _context_fields(ctx: SpanContext) -> list[Any]:
-    return [
-        ctx.trace_id,
-        ctx.span_id,
-        ctx.is_remote,
-        int(ctx.trace_flags),
-        ctx.trace_state.to_header(),
-    ]
-
-
-def _context_of(fields: Sequence[Any]) -> SpanContext:
-    trace_id, span_id, is_remote, flags, state = fields
-    return SpanContext(
-        int(trace_id),
-        int(span_id),
-        bool(is_remote),
-        trace.TraceFlags(int(flags)),
-        TraceState.from_header([state]) if state else TraceState(),
-    )
-
-
-def _attrs(values: Mapping[str, Any] | None) -> dict[str, Any]:
-    return dict(values or {})
-
-
-def encode_span(span: ReadableSpan) -> bytes:
-    """One ended span as compact JSON (resource left out: the parent's is the same)."""
-    if span.context is None:
-        raise ValueError("span without a context")
-    scope = span.instrumentation_scope
-    data = {
-        "n": span.name,
-        "c": _context_fields(span.context),
-        "p": _context_fields(span.parent) if span.parent is not None else None,
-        "k": span.kind.value,
-        "s": span.start_time,
-        "e": span.end_time,
-        "a": _attrs(span.attributes),
-        "ev": [[ev.name, _attrs(ev.attributes), ev.timestamp] for ev in span.events],
-        "l": [[_context_fields(li.context), _attrs(li.attributes)] for li in span.links],
-        "st": [span.status.status_code.value, span.status.description],
-        "i": [scope.name, scope.version, scope.schema_url] if scope is not None else None,
-    }
-    return json.dumps(data, separators=(",", ":")).encode()
-
-
-def decode_span(frame: bytes, resource: Resource) -> ReadableSpan:
-    data = json.loads(frame)
-    scope = data["i"]
-    code, description = data["st"]
-    return ReadableSpan(
-        name=data["n"],
-        context=_context_of(data["c"]),
-        parent=_context_of(data["p"]) if data["p"] is not None else None,
-        resource=resource,
-        attributes=data["a"],
-        events=[Event(name, attrs, timestamp) for name, attrs, timestamp in data["ev"]],
-        links=[Link(_context_of(ctx), attrs) for ctx, attrs in data["l"]],
-        kind=SpanKind(data["k"]),
-        status=Status(StatusCode(code), description),
-        start_time=data["s"],
-        end_time=data["e"],
-        instrumentation_scope=InstrumentationScope(*scope) if scope is not None else None,
-    )
 
 
 def current_trace_context() -> dict[str, str]:

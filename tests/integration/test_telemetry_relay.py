@@ -1,57 +1,65 @@
-"""The horse span relay: forked children hand ended spans to the parent, which exports them."""
+"""The horse span relay: forked children and their parent hand ended spans to a relay
+process, which exports them over OTLP (here to a harness collector)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import psutil
 import pytest
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, StatusCode
 
-from notepipe.telemetry import (
-    ForkAwareSpanProcessor,
-    ForkFriendlyTracerProvider,
-    SpanRelay,
-    decode_span,
-    encode_span,
-)
+from harness.collector import TraceCollector
+from harness.spans import SpanRecord
+from harness.wait import wait_until
+from notepipe.span_relay import SpanRelay, decode_span, encode_span
+from notepipe.telemetry import ForkAwareSpanProcessor, ForkFriendlyTracerProvider
 
 RESOURCE = Resource.create({"service.name": "relay-test"})
 
 
 class Rig:
-    """A tracer whose spans are relayed to ``relayed`` (exported by this process's relay
-    thread), from this process and from forked children; ``direct`` gets what a process
-    exports itself (a child whose span the relay could not take)."""
+    """A tracer whose spans are relayed (exported by a relay process to ``collector``),
+    from this process and from forked children; ``direct`` gets what a process exports
+    itself (a child whose span the relay could not take)."""
 
-    def __init__(self) -> None:
+    def __init__(self, collector: TraceCollector) -> None:
+        self.collector = collector
         self.direct = InMemorySpanExporter()
-        self.relayed = InMemorySpanExporter()
         self.processor = ForkAwareSpanProcessor(lambda: BatchSpanProcessor(self.direct))
-        self.processor.relay = SpanRelay(self.relayed, RESOURCE)
+        self.relay = SpanRelay(lambda: OTLPSpanExporter(endpoint=collector.traces_url), RESOURCE)
+        self.processor.relay = self.relay
         self.provider = TracerProvider(resource=RESOURCE)
         self.provider.add_span_processor(self.processor)
         self.tracer = self.provider.get_tracer("relay-test")
 
-    def drain(self) -> list[ReadableSpan]:
+    def drain(self) -> list[SpanRecord]:
         """Stop the relay once it exported everything sent before; return what it exported."""
-        assert self.processor.relay is not None
-        self.processor.relay.close()
-        return list(self.relayed.get_finished_spans())
+        self.relay.close()
+        assert not self.relay.alive()
+        return self.collector.spans()
 
 
 @pytest.fixture
 def rig() -> Iterator[Rig]:
-    rig = Rig()
-    yield rig
-    rig.provider.shutdown()
+    with TraceCollector() as collector:
+        rig = Rig(collector)
+        try:
+            yield rig
+        finally:
+            rig.provider.shutdown()
 
 
 def _fork(child: object) -> int:
@@ -147,8 +155,9 @@ def test_horse_spans_are_exported_by_the_parent(rig: Rig) -> None:
     assert sorted(s.name for s in spans) == ["UPDATE", "note.attempt"]
     attempt = next(s for s in spans if s.name == "note.attempt")
     update = next(s for s in spans if s.name == "UPDATE")
-    assert update.parent is not None and update.parent.span_id == attempt.context.span_id
-    assert attempt.resource is RESOURCE
+    assert update.parent_span_id == attempt.span_id
+    assert attempt.service == "relay-test"  # the relay's resource: the worker's
+    assert attempt.attributes == {"note.id": 1}
     rig.provider.force_flush()
     assert rig.direct.get_finished_spans() == ()  # the horse exported nothing itself
 
@@ -158,8 +167,8 @@ def test_the_owners_spans_take_the_relay_too_and_a_flush_waits_for_their_export(
 ) -> None:
     with rig.tracer.start_as_current_span("reconcile.pass"):
         pass
-    assert rig.provider.force_flush(5_000)  # returns once the relay thread exported it
-    assert [s.name for s in rig.relayed.get_finished_spans()] == ["reconcile.pass"]
+    assert rig.provider.force_flush(5_000)  # returns once the relay process exported it
+    assert [s.name for s in rig.collector.spans()] == ["reconcile.pass"]
     assert rig.direct.get_finished_spans() == ()
     assert rig.processor._batch is None  # no batch processor (no thread) was ever made
 
@@ -253,3 +262,68 @@ def test_a_forked_child_keeps_the_workers_resource_instead_of_detecting_its_own(
         assert provider.resource is RESOURCE  # the parent's own is untouched either way
     finally:
         provider.shutdown()
+
+
+def test_the_relay_is_a_named_process_that_exports_and_exits_on_sigterm(rig: Rig) -> None:
+    comm = Path(f"/proc/{rig.relay.pid}/comm")
+    wait_until(
+        lambda: comm.read_text().strip() == "notepipe-relay", 10, describe="the relay's name"
+    )
+    with rig.tracer.start_as_current_span("note.attempt"):
+        pass
+    os.kill(rig.relay.pid, signal.SIGTERM)
+    wait_until(lambda: not rig.relay.alive(), 10, describe="the relay to exit on SIGTERM")
+    assert [s.name for s in rig.collector.spans()] == ["note.attempt"]
+    assert rig.relay.flush(1.0) is False
+    with rig.tracer.start_as_current_span("note.late"):
+        pass  # the relay is gone: this process exports the span itself
+    assert rig.provider.force_flush(5_000) is False  # the relay cannot say it exported all
+    assert [s.name for s in rig.direct.get_finished_spans()] == ["note.late"]
+
+
+KILLED_WORKER = """
+import sys, time
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from notepipe.span_relay import SpanRelay
+from notepipe.telemetry import ForkAwareSpanProcessor
+
+resource = Resource.create({"service.name": "killed-worker"})
+processor = ForkAwareSpanProcessor(lambda: SimpleSpanProcessor(InMemorySpanExporter()))
+processor.relay = SpanRelay(lambda: OTLPSpanExporter(endpoint=sys.argv[1]), resource)
+provider = TracerProvider(resource=resource)
+provider.add_span_processor(processor)
+with provider.get_tracer("t").start_as_current_span("note.attempt"):
+    pass
+print(processor.relay.pid, flush=True)  # the span is sent; the relay lingers for more
+time.sleep(600)
+"""
+
+
+def test_a_killed_workers_relay_exports_what_it_was_sent_and_exits() -> None:
+    """The spans of a worker SIGKILLed right after they were sent (still in the relay's
+    batch) reach the collector; the orphaned relay process does not outlive it long."""
+    with TraceCollector() as collector:
+        worker = subprocess.Popen(
+            [sys.executable, "-c", KILLED_WORKER, collector.traces_url],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert worker.stdout is not None
+            relay = psutil.Process(int(worker.stdout.readline()))
+            worker.kill()
+            worker.wait(10)
+            spans = collector.wait_for(lambda s: True, 10, describe="the killed worker's span")
+            assert [(s.name, s.service) for s in spans] == [("note.attempt", "killed-worker")]
+            wait_until(
+                lambda: not relay.is_running() or relay.status() == psutil.STATUS_ZOMBIE,
+                10,
+                describe="the orphaned relay to exit",
+            )
+        finally:
+            worker.kill()
+            worker.wait(10)
