@@ -327,3 +327,23 @@ def test_a_killed_workers_relay_exports_what_it_was_sent_and_exits() -> None:
         finally:
             worker.kill()
             worker.wait(10)
+
+
+def test_the_relay_batches_as_the_standard_batch_variables_say(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A minute's delay, batches of two: the second span sends the batch at once."""
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "2")
+    with TraceCollector() as collector:
+        rig = Rig(collector)
+        try:
+            for name in ("note.first", "note.second", "note.third"):
+                with rig.tracer.start_as_current_span(name):
+                    pass
+            spans = collector.wait_for(lambda s: True, 10, count=2, describe="a full batch")
+            assert sorted(s.name for s in spans) == ["note.first", "note.second"]
+            assert rig.provider.force_flush(10_000)  # the third waits for its batch: flushed
+            assert len(collector.spans()) == 3
+        finally:
+            rig.provider.shutdown()
