@@ -80,7 +80,12 @@ class SpanRelay:
         receiving, self._send = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._answers, answering = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._send.settimeout(RELAY_SEND_TIMEOUT_S)
-        self.pid = os.fork()
+        try:
+            self.pid = os.fork()
+        except OSError:
+            for end in (receiving, self._send, self._answers, answering):
+                end.close()
+            raise
         if self.pid == 0:  # pragma: no cover - the relay process (measured via subprocesses)
             code = 1
             try:

@@ -231,11 +231,16 @@ def start_horse_relay() -> bool:
     """In a worker parent, before it forks horses: start the relay process that exports
     their spans and the worker's own (:class:`notepipe.span_relay.SpanRelay`).
 
-    Returns False (and changes nothing) when telemetry is off."""
+    Returns False (and changes nothing) when telemetry is off. Should the relay process
+    not start (no fork possible), every process exports its own spans, as without it."""
     if _provider is None or _processor is None:
         return False
     if _processor.relay is None:
-        _processor.relay = SpanRelay(otlp_span_exporter, _provider.resource)
+        try:
+            _processor.relay = SpanRelay(otlp_span_exporter, _provider.resource)
+        except OSError as exc:
+            log.warning("no span relay (%s): work-horses will export their own spans", exc)
+            return True
         warm_up_span_path(_provider.resource)
     return True
 
