@@ -12,11 +12,14 @@ does, each with a sampled ``traceparent``; mode ``off`` runs it with
 From ``/proc/<worker>/stat`` while it runs, per job:
 
 * ``worker CPU`` and ``worker faults``: the worker parent's own user + system CPU and
-  minor page faults (the fork itself, RQ's bookkeeping, the span relay). After every
+  minor page faults (the fork itself, RQ's bookkeeping). After every
   fork the parent's pages are shared with the child again, so whatever the parent
   writes next costs a copy-on-write fault.
 * ``horse CPU`` and ``horse faults``: the same for its reaped horses (``cutime``,
   ``cstime``, ``cminflt``): the job, and every page of the parent it writes to.
+* ``span relay``: the CPU of the worker's span relay process (tracing on), read from its
+  own ``/proc/<pid>/stat``: a live child is in no ``cutime`` of the worker's until it is
+  reaped at the worker's exit.
 
 Modes alternate round by round; the 1-minute load average is printed with each run
 (run it alone: on 2 cores a busy neighbour moves the CPU figures, the fault counts much
@@ -35,6 +38,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from _proc_cpu import process_table
+
 BENCH_DIR = Path(__file__).resolve().parent
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -47,6 +52,7 @@ class Cost:
     horse_cpu_ms: float
     worker_faults: float
     horse_faults: float
+    relay_cpu_ms: float
     spans: int
     load: float
 
@@ -56,6 +62,18 @@ def _stat(pid: int) -> list[str] | None:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
         return None
+
+
+def _relay_of(worker: int) -> int | None:
+    """The worker's span relay process (a child named ``notepipe-relay``), if any."""
+    for pid, (ppid, _) in process_table().items():
+        if ppid == worker:
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "notepipe-relay":
+                    return pid
+            except OSError:
+                continue
+    return None
 
 
 def main() -> None:
@@ -128,8 +146,14 @@ def main() -> None:
                     started = time.monotonic()
                     worker = start_worker(settings, Path(logs), burst=True, extra_env=env)
                     last: list[str] | None = None
+                    relay: int | None = None
+                    relay_last: list[str] | None = None
                     while worker.alive():
                         last = _stat(worker.pid) or last
+                        if relay is None and mode == "on":
+                            relay = _relay_of(worker.pid)
+                        if relay is not None:
+                            relay_last = _stat(relay) or relay_last
                         time.sleep(0.02)
                     wall = time.monotonic() - started
                     worker.kill()
@@ -137,6 +161,9 @@ def main() -> None:
                     raise RuntimeError(f"the {mode} worker exited before it could be measured")
                 n = args.notes
                 utime, stime, cutime, cstime = (int(f) / _TICKS for f in last[11:15])
+                # The relay, a live child, is not in the worker's cutime until it is reaped
+                # at the worker's exit, after the last reading: counted apart.
+                relay_cpu = sum(int(f) for f in relay_last[11:13]) / _TICKS if relay_last else 0.0
                 cost = Cost(
                     mode,
                     wall,
@@ -144,6 +171,7 @@ def main() -> None:
                     1000 * (cutime + cstime) / n,
                     int(last[7]) / n,
                     int(last[8]) / n,
+                    1000 * relay_cpu / n,
                     collector.stats.spans - spans_before,
                     os.getloadavg()[0],
                 )
@@ -151,8 +179,8 @@ def main() -> None:
                 print(
                     f"  round {rnd} tracing {mode:<3}: {n / wall:5.1f} jobs/s; per job: worker "
                     f"{cost.worker_cpu_ms:5.1f} ms CPU {cost.worker_faults:5.0f} faults, horse "
-                    f"{cost.horse_cpu_ms:5.1f} ms CPU {cost.horse_faults:5.0f} faults; "
-                    f"spans {cost.spans}; load {cost.load:.2f}",
+                    f"{cost.horse_cpu_ms:5.1f} ms CPU {cost.horse_faults:5.0f} faults, relay "
+                    f"{cost.relay_cpu_ms:4.2f} ms CPU; spans {cost.spans}; load {cost.load:.2f}",
                     flush=True,
                 )
     finally:
@@ -167,7 +195,8 @@ def main() -> None:
             f"  tracing {mode:<3}: worker {statistics.median(c.worker_cpu_ms for c in group):5.1f} "
             f"ms CPU {statistics.median(c.worker_faults for c in group):5.0f} faults; horse "
             f"{statistics.median(c.horse_cpu_ms for c in group):5.1f} ms CPU "
-            f"{statistics.median(c.horse_faults for c in group):5.0f} faults"
+            f"{statistics.median(c.horse_faults for c in group):5.0f} faults; span relay "
+            f"{statistics.median(c.relay_cpu_ms for c in group):4.2f} ms CPU"
         )
     print(f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
