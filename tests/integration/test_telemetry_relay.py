@@ -3,6 +3,7 @@ process, which exports them over OTLP (here to a harness collector)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -347,3 +348,15 @@ def test_the_relay_batches_as_the_standard_batch_variables_say(
             assert len(collector.spans()) == 3
         finally:
             rig.provider.shutdown()
+
+
+def test_closing_kills_a_relay_that_does_not_stop_in_time(rig: Rig) -> None:
+    os.kill(rig.relay.pid, signal.SIGSTOP)  # frozen: it cannot read the stop request
+    try:
+        rig.relay.close(timeout=0.5)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(rig.relay.pid, signal.SIGCONT)
+    assert not rig.relay.alive()
+    with pytest.raises(ProcessLookupError):
+        os.kill(rig.relay.pid, 0)  # killed and reaped
