@@ -52,8 +52,8 @@ RELAY_SEND_TIMEOUT_S = 2.0
 #: batch span processor's variable and default)...
 RELAY_BATCH = 512
 #: ... gathered for at most ``OTEL_BSP_SCHEDULE_DELAY`` ms after the first (the SDK's
-#: default: 5 s; a SIGKILL of the relay loses them). Each export request costs ~1.8 ms of
-#: CPU (HTTP through requests), whatever it carries, and ~0.06 ms per span.
+#: default: 5 s; a SIGKILL of the relay loses them). An export request costs ~1 ms of CPU
+#: (HTTP through requests) whatever it carries, and ~0.06-0.1 ms more per span.
 RELAY_LINGER_MS = 5000
 #: An idle relay looks this often whether its parent (the worker) is still there.
 RELAY_PARENT_CHECK_S = 0.5

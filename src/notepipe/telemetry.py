@@ -186,8 +186,9 @@ def otlp_span_exporter() -> SpanExporter:
     that read the proxy and netrc environment once, for the traces URL.
 
     A default session re-reads them on every request: requests walks ``os.environ`` twice
-    per export (``getproxies_environment``, ``should_bypass_proxies``), about 40 % of an
-    export request's ~1.8 ms of CPU in a process with a typical environment. The settings
+    per export (``getproxies_environment``, ``should_bypass_proxies``). Measured here, an
+    export request to a loopback collector cost 1.1-1.7 ms of CPU, and 8-22 % less on
+    this session (one to five spans; 35 variables in the environment). The settings
     are the same (``HTTPS_PROXY``, ``NO_PROXY``, ``~/.netrc``), only read at start-up;
     ``REQUESTS_CA_BUNDLE`` is not consulted (``OTEL_EXPORTER_OTLP_CERTIFICATE`` is). A
     configured credential provider's session is left as the exporter makes it."""
