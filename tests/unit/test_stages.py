@@ -369,6 +369,50 @@ def test_dates_inside_urls_are_not_dates() -> None:
     assert [d["date"] for d in out["dates"]] == ["2026-12-01"]
 
 
+def _entities_scanning_everything(text: str) -> Mapping[str, Any]:
+    """extract_entities before its guards: every kind's regex runs on every note."""
+    from notepipe.stages import entities as module
+
+    urls = module.find_urls(text)
+    text = module._blank(text, (span for _, span in urls))
+    emails = list(module._EMAIL.finditer(text))
+    text = module._blank(text, (m.span() for m in emails))
+    return {
+        "urls": module._unique(url for url, _ in urls),
+        "emails": module._unique(module._normalize_email(m.group()) for m in emails),
+        "hashtags": module._unique("#" + m.group(1) for m in module._HASHTAG.finditer(text)),
+        "mentions": module._unique("@" + m.group(1) for m in module._MENTION.finditer(text)),
+        "dates": module.find_dates(text),
+    }
+
+
+_ENTITY_FRAGMENTS = [
+    "note", "Ops", " ", " ", ", ", ". ", "/", "-", ".", "#", "@", "://", "www.", "WwW.",
+    "http", "HTTPS", "\u017f", "example.org", "me@host.io", "@ops", "#tag", "0", "7", "12", "2026",
+    "\u0662\u0660\u0662\u0666", "\u0661\u0661", "Nov", "september", "27th", "of",
+    "2026-11-27", "27/11/2026", "11.27.2026", "T10:30Z", "(", ")",
+]  # fmt: skip
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(st.lists(st.sampled_from(_ENTITY_FRAGMENTS), max_size=40).map("".join))
+def test_skipping_a_scan_never_changes_the_entities(text: str) -> None:
+    """A kind's scan is skipped when its literal is absent (no "@", no "#", no four
+    digits, no "://" or "www."): the result must equal scanning for every kind."""
+    assert extract_entities(ctx(text)) == _entities_scanning_everything(text)
+
+
+def test_each_guard_lets_its_kind_through() -> None:
+    out = entities(
+        "WWW.Example.org #tag @ops \u0662\u0660\u0662\u0666-\u0661\u0661-\u0660\u0662 x@y.io"
+    )
+    assert out["urls"] == ["WWW.Example.org"]
+    assert out["hashtags"] == ["#tag"]
+    assert out["mentions"] == ["@ops"]
+    assert out["emails"] == ["x@y.io"]
+    assert [d["date"] for d in out["dates"]] == ["2026-11-02"]
+
+
 def test_no_entities() -> None:
     assert entities("nothing to see here") == {
         "urls": [],

@@ -67,6 +67,12 @@ _DATE = re.compile(
 )
 _URL_TRAILING = ".,;:!?'\")]}"
 
+# What each kind cannot match without. A note without it skips that kind's scan (each
+# scan of a 16 KiB note costs 0.7-2.6 ms); the result is the same, since the guard
+# is a literal every match contains (every date form has a four-digit year).
+_URL_GUARD = re.compile(r"://|www\.", re.IGNORECASE)
+_DATE_GUARD = re.compile(r"\d{4}")
+
 
 def _trim_url(url: str) -> str:
     """Drop sentence punctuation after a URL, keeping balanced parentheses (wiki links)."""
@@ -78,6 +84,9 @@ def _trim_url(url: str) -> str:
 
 
 def _blank(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    spans = list(spans)
+    if not spans:
+        return text
     chars = list(text)
     for start, end in spans:
         chars[start:end] = " " * (end - start)
@@ -136,24 +145,31 @@ def extract_entities(ctx: StageContext) -> Mapping[str, Any]:
     ``{"text": as written, "date": "YYYY-MM-DD"}``; impossible dates are skipped.
     """
     text = ctx.text
-    urls = find_urls(text)
+    urls = find_urls(text) if _URL_GUARD.search(text) else []
     text = _blank(text, (span for _, span in urls))
-    emails = list(_EMAIL.finditer(text))
+    emails = list(_EMAIL.finditer(text)) if "@" in text else []
     text = _blank(text, (m.span() for m in emails))
+    hashtags = _HASHTAG.finditer(text) if "#" in text else ()
+    mentions = _MENTION.finditer(text) if "@" in text else ()
+    return {
+        "urls": _unique(url for url, _ in urls),
+        "emails": _unique(_normalize_email(m.group()) for m in emails),
+        "hashtags": _unique("#" + m.group(1) for m in hashtags),
+        "mentions": _unique("@" + m.group(1) for m in mentions),
+        "dates": find_dates(text) if _DATE_GUARD.search(text) else [],
+    }
+
+
+def find_dates(text: str) -> list[dict[str, str]]:
+    """``{"text", "date"}`` of each distinct valid date, in order of appearance."""
     dates = []
-    seen_dates: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str]] = set()
     for match in _DATE.finditer(text):
         parsed = _to_date(match)
         if parsed is None:
             continue
         entry = (match.group(), parsed.isoformat())
-        if entry not in seen_dates:
-            seen_dates.add(entry)
+        if entry not in seen:
+            seen.add(entry)
             dates.append({"text": entry[0], "date": entry[1]})
-    return {
-        "urls": _unique(url for url, _ in urls),
-        "emails": _unique(_normalize_email(m.group()) for m in emails),
-        "hashtags": _unique("#" + m.group(1) for m in _HASHTAG.finditer(text)),
-        "mentions": _unique("@" + m.group(1) for m in _MENTION.finditer(text)),
-        "dates": dates,
-    }
+    return dates
