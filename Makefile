@@ -13,7 +13,7 @@ $(VENV)/.bootstrapped: pyproject.toml scripts/bootstrap.sh
 
 ## The main job: every chaos scenario, a verdict table, reports/latest/index.html.
 ## Two xdist workers: a scenario mostly waits (load pacing, leases, drains), so two at a
-## time on 2 cores take 5.6 min instead of 8.7 (each worker calibrates its own budget).
+## time on 2 cores take ~5 min instead of 8.7 (each worker calibrates its own budget).
 scenarios: bootstrap
 	$(PYTEST) scenarios/ -n 2
 

@@ -402,6 +402,33 @@ def test_skipping_a_scan_never_changes_the_entities(text: str) -> None:
     assert extract_entities(ctx(text)) == _entities_scanning_everything(text)
 
 
+_MONTH_WORDS = ["Jan", "february", "MAR.", "Apr", "may", "June", "jul", "Aug", "Sept.",
+    "\u017fep", "apr\u0131l", "APR\u0130L", "oct", "Nov", "DECEMBER"]  # fmt: skip
+_DATE_FRAGMENTS = [
+    *_MONTH_WORDS, "3", "27th", "1st", "31", "2026", "\u0662\u0660\u0662\u0666", "11", "02",
+    " ", " ", ", ", "/", "-", ".", "of ", "T10:30Z", "x", "#", "@", "\n",
+]  # fmt: skip
+
+
+@hypothesis.settings(max_examples=500, deadline=None)
+@hypothesis.given(st.lists(st.sampled_from(_DATE_FRAGMENTS), max_size=30).map("".join))
+def test_the_date_scans_first_character_check_never_changes_a_match(text: str) -> None:
+    """The date regex first checks that a position holds a digit or a month's first
+    letter: it must find exactly the matches of the five forms without that check."""
+    import re
+
+    from notepipe.stages import entities as module
+
+    forms = re.compile(module._DATE_FORMS, re.IGNORECASE | re.VERBOSE)
+    found = [(m.span(), m.groupdict()) for m in module._DATE.finditer(text)]
+    assert found == [(m.span(), m.groupdict()) for m in forms.finditer(text)]
+
+
+@pytest.mark.parametrize("month", _MONTH_WORDS)
+def test_a_date_is_found_whatever_its_month_starts_with(month: str) -> None:
+    assert len(entities(f"due {month} 3, 2026 and 4 {month} 2026")["dates"]) == 2
+
+
 def test_each_guard_lets_its_kind_through() -> None:
     out = entities(
         "WWW.Example.org #tag @ops \u0662\u0660\u0662\u0666-\u0661\u0661-\u0660\u0662 x@y.io"

