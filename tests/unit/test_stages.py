@@ -410,9 +410,8 @@ _MONTH_NUMBERS = {
     "Sept.": 9, "\u017fep": 9, "apr\u0131l": 4, "APR\u0130L": 4, "oct": 10, "Nov": 11,
     "DECEMBER": 12,
 }  # fmt: skip
-_MONTH_WORDS = list(_MONTH_NUMBERS)
 _DATE_FRAGMENTS = [
-    *_MONTH_WORDS, "3", "27th", "1st", "31", "2026", "\u0662\u0660\u0662\u0666", "11", "02",
+    *_MONTH_NUMBERS, "3", "27th", "1st", "31", "2026", "\u0662\u0660\u0662\u0666", "11", "02",
     " ", " ", ", ", "/", "-", ".", "of ", "T10:30Z", "x", "#", "@", "\n",
 ]  # fmt: skip
 
@@ -430,7 +429,7 @@ def test_the_date_scans_first_character_check_never_changes_a_match(text: str) -
 
 
 @pytest.mark.parametrize(("month", "number"), _MONTH_NUMBERS.items())
-def test_a_date_is_found_whatever_its_month_starts_with(month: str, number: int) -> None:
+def test_a_date_is_read_however_its_month_is_spelled(month: str, number: int) -> None:
     found = entities(f"due {month} 3, 2026 and 4 {month} 2026")["dates"]
     assert [(d["text"], d["date"]) for d in found] == [
         (f"{month} 3, 2026", f"2026-{number:02d}-03"),
