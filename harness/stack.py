@@ -34,6 +34,7 @@ from harness.processes import (
     wait_worker_registered,
 )
 from harness.services.base import Service
+from harness.services.databases import drop_database
 from harness.wait import WaitTimeout, wait_until
 from notepipe.settings import DEFAULT_STAGES, Settings, load_settings
 from notepipe.store.migrate import migrate
@@ -216,15 +217,8 @@ class PipelineStack:
                     service_process.stop(grace=5)
         if not self.options.fresh_database:
             return
-        with (
-            contextlib.suppress(psycopg.Error),
-            psycopg.connect(self.postgres_service.url, autocommit=True, connect_timeout=5) as conn,
-        ):
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(self.database)
-                )
-            )
+        with contextlib.suppress(psycopg.Error, WaitTimeout):
+            drop_database(self.postgres_service.url, self.database)
 
     # ---------------------------------------------------------------- workers
     def add_worker(self) -> PipelineProcess:

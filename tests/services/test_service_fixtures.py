@@ -14,6 +14,7 @@ import redis
 
 from harness.fixtures.services import FreshDatabase
 from harness.services.base import Service
+from harness.services.databases import drop_database
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -65,6 +66,22 @@ def test_fresh_database_is_new_and_empty(
                 "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
             ).fetchone() == (0,)
             conn.execute("CREATE TABLE notes (id int)")
+
+
+def test_drop_database_ends_the_sessions_still_in_it(
+    fresh_database: FreshDatabase, postgres_service: Service
+) -> None:
+    url = fresh_database()
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url) as lingering:
+        drop_database(postgres_service.url, name)
+        with pytest.raises(psycopg.OperationalError):
+            lingering.execute("SELECT 1")
+    with psycopg.connect(postgres_service.url) as conn:
+        assert (
+            conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None
+        )
+    drop_database(postgres_service.url, name)  # already gone: IF EXISTS
 
 
 def test_fresh_databases_are_dropped_at_teardown(tmp_path: Path) -> None:
