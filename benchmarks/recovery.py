@@ -169,7 +169,7 @@ class NotepipeStack:
             return str(note["worker"]) if note and note["worker"] else None
 
         name = wait_until(holder, 60, describe=f"note {note_id} attempt 1", interval=0.01)
-        victim = next(w for w in self.workers if name.startswith(w.rq_worker_name))
+        victim = next(w for w in self.workers if w.recorded_as(name))
         killed_at = time.time()
         victim.kill()
         self.workers.remove(victim)

@@ -8,6 +8,7 @@ from typing import Any
 
 from harness.checker import LedgerEvent
 from harness.record import ScenarioRecord
+from notepipe.contracts.rq import worker_matches
 
 
 def _events_by_note(outcome: ScenarioRecord) -> dict[int, list[LedgerEvent]]:
@@ -19,24 +20,24 @@ def _events_by_note(outcome: ScenarioRecord) -> dict[int, list[LedgerEvent]]:
     return grouped
 
 
-def recovery_after_kills(outcome: ScenarioRecord, worker_names: dict[str, str]) -> dict[str, Any]:
+def recovery_after_kills(outcome: ScenarioRecord, worker_pids: dict[str, int]) -> dict[str, Any]:
     """Seconds from each worker fault to the next attempt of a note that worker held.
 
-    ``worker_names`` maps a fault target (``worker-N``) to its RQ worker name.
+    ``worker_pids`` maps a fault target (``worker-N``) to its pid (see
+    :meth:`harness.stack.PipelineStack.worker_pids`).
     """
     by_note = _events_by_note(outcome)
     delays: list[float] = []
     for record in outcome.faults:
-        rq_name = worker_names.get(record.target)
-        if rq_name is None:
+        pid = worker_pids.get(record.target)
+        if pid is None:
             continue
         for events in by_note.values():
             held = [
                 e
                 for e in events
                 if e.to_status == "processing"
-                and e.worker is not None
-                and (e.worker == rq_name or e.worker.startswith(f"{rq_name}."))
+                and worker_matches(e.worker, pid)
                 and e.at <= record.start
             ]
             if not held:

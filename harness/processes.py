@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import redis
 
 from harness import reaper
 from harness.errors import ServiceStartError
@@ -45,10 +46,11 @@ class PipelineProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    @property
-    def rq_worker_name(self) -> str:
-        """The RQ worker name this process registers first (its RQ loop's first incarnation)."""
-        return rq_contract.worker_name(self.pid)
+    def recorded_as(self, recorded: str | None) -> bool:
+        """Whether a worker name in the ledger or RQ's registry is this process's (any
+        incarnation of its RQ loop). By pid: the name's host part is whatever the machine
+        was called when the worker started, which the harness cannot recompute later."""
+        return rq_contract.worker_matches(recorded, self.pid)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -208,21 +210,30 @@ def start_api(
     return api
 
 
-def wait_worker_registered(redis_url: str, worker: PipelineProcess, timeout: float = 30.0) -> None:
-    """Block until the worker shows up in RQ's worker registry."""
-    import redis
+def registered_worker_name(client: redis.Redis[bytes], worker: PipelineProcess) -> str | None:
+    """The name under which ``worker`` is registered with RQ now (its ``rq:worker:<name>``
+    key listed in RQ's set of workers and present), or None."""
+    keys: set[bytes] = client.smembers(rq_contract.all_workers_key())
+    for key in keys:
+        name = key.decode()[len(rq_contract.WORKER_PREFIX) :]
+        if worker.recorded_as(name) and client.exists(key):
+            return name
+    return None
 
+
+def wait_worker_registered(redis_url: str, worker: PipelineProcess, timeout: float = 30.0) -> str:
+    """Block until the worker shows up in RQ's worker registry; returns its RQ name."""
     client = redis.Redis.from_url(redis_url)
     try:
 
-        def registered() -> bool:
+        def registered() -> str | None:
             if not worker.alive():
                 raise ServiceStartError(
                     f"{worker.name} exited with {worker.proc.returncode}:\n{worker.logs()}"
                 )
-            return bool(client.exists(rq_contract.worker_key(worker.rq_worker_name)))
+            return registered_worker_name(client, worker)
 
-        wait_until(
+        return wait_until(
             registered, timeout, describe=f"{worker.name} to register with RQ", max_interval=0.1
         )
     finally:

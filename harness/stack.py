@@ -251,9 +251,10 @@ class PipelineStack:
             new = self.reconciler = start_reconciler(self.settings, self.log_dir, extra_env=otel)
         return new
 
-    def worker_names(self) -> dict[str, str]:
-        """``worker-N`` → its RQ worker name, for every worker this stack ever started."""
-        return {w.name: w.rq_worker_name for w in [*self.workers, *self.retired]}
+    def worker_pids(self) -> dict[str, int]:
+        """``worker-N`` → its pid (what its RQ name ends with), for every worker this stack
+        ever started."""
+        return {w.name: w.pid for w in [*self.workers, *self.retired]}
 
     def remove_worker(self, worker: PipelineProcess) -> None:
         worker.stop()

@@ -10,7 +10,10 @@ T = TypeVar("T")
 
 
 class WaitTimeout(AssertionError):
-    """A condition did not hold before its deadline."""
+    """A condition did not hold before its deadline; ``last_error`` is the last transient
+    error the condition raised, if any."""
+
+    last_error: BaseException | None = None
 
 
 def wait_until(
@@ -40,6 +43,10 @@ def wait_until(
                 return result
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_error!r})" if last_error is not None else ""
-            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {describe}{detail}")
+            timed_out = WaitTimeout(
+                f"timed out after {timeout:.1f}s waiting for {describe}{detail}"
+            )
+            timed_out.last_error = last_error
+            raise timed_out
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 1.5, max_interval)

@@ -37,7 +37,7 @@ def test_worker_sigkill_mid_job(notepipe_stack: MakeStack, notepipe_run: MakeRun
     outcome = notepipe_run(stack).execute(
         LoadSpec(notes=200, rate=10, special=SLOW, every={LONG_NOTE: 80}),
         Schedule(kills, seed=2),
-        analyze=lambda o: recovery_after_kills(o, stack.worker_names()),
+        analyze=lambda o: recovery_after_kills(o, stack.worker_pids()),
     )
     assert outcome.result.verdict == "valid", outcome.explain()  # a kill that missed: unknown
     _assert_kills_interrupted_and_recovered(outcome)
@@ -52,7 +52,7 @@ def test_horse_sigkill_only(notepipe_stack: MakeStack, notepipe_run: MakeRun) ->
     outcome = notepipe_run(stack).execute(
         LoadSpec(notes=200, rate=10, special=SLOW),
         Schedule(kills, seed=3),
-        analyze=lambda o: recovery_after_kills(o, stack.worker_names()),
+        analyze=lambda o: recovery_after_kills(o, stack.worker_pids()),
     )
     assert outcome.result.verdict == "valid", outcome.explain()
     _assert_kills_interrupted_and_recovered(outcome)

@@ -120,7 +120,6 @@ class KillAtAttempt(Fault):
 
         from harness.checker.holders import attempt_fate, note_claim, processing_in_attempt
         from harness.wait import WaitTimeout, wait_until
-        from notepipe.contracts.rq import worker_matches
 
         observer = self.stack.direct_settings
         if observer is None:
@@ -159,11 +158,7 @@ class KillAtAttempt(Fault):
             observer.database_dsn, connect_timeout=LEDGER_CONNECT_TIMEOUT_S
         ) as conn:
             claim = note_claim(conn, note_id)
-            self.hit = bool(
-                claim
-                and claim.attempt == attempt
-                and worker_matches(claim.worker, victim.rq_worker_name)
-            )
+            self.hit = bool(claim and claim.attempt == attempt and victim.recorded_as(claim.worker))
             fate = "" if self.hit else attempt_fate(conn, note_id, attempt)
         missed = "" if self.hit else ", missed: the attempt ended first"
         self.target = f"{victim.name} (note {note_id}, attempt {attempt}{missed})"
@@ -186,9 +181,7 @@ class KillAtAttempt(Fault):
     confirm = KillWorker.confirm
 
     def _worker_named(self, ledger_worker: str) -> PipelineProcess | None:
-        from notepipe.contracts.rq import worker_matches
-
         for worker in self.stack.workers:
-            if worker.alive() and worker_matches(ledger_worker, worker.rq_worker_name):
+            if worker.alive() and worker.recorded_as(ledger_worker):
                 return worker
         return None

@@ -32,7 +32,6 @@ from harness.faults.effect import Effect, FaultMissed
 from harness.faults.params import is_positive_number, refuse_unknown
 from harness.faults.witness import fate_of_attempts
 from harness.wait import WaitTimeout, wait_until
-from notepipe.contracts.rq import worker_matches
 
 if TYPE_CHECKING:
     from harness.processes import PipelineProcess
@@ -144,15 +143,14 @@ class WorkerFault(Fault):
         timeout = float(self.spec.params.get("timeout", self.DEFAULT_TIMEOUT))
         min_age = float(self.spec.params.get("min_age", 0.0))
         raced = [0]
+        last_read = LedgerRead()
 
         def busy_worker() -> tuple[PipelineProcess, list[Claim], list[int]] | None:
             with self._ledger() as conn:
                 claims = [c for c in processing_claims(conn) if c.age_s >= min_age]
-            candidates = [
-                w
-                for w in self.stack.workers
-                if w.alive() and any(worker_matches(c.worker, w.rq_worker_name) for c in claims)
-            ]
+            live = [w for w in self.stack.workers if w.alive()]
+            last_read.update(claims, live)
+            candidates = [w for w in live if any(w.recorded_as(c.worker) for c in claims)]
             if not candidates:
                 return None
             victim = self.rng.choice(candidates)
@@ -173,12 +171,13 @@ class WorkerFault(Fault):
                 max_interval=0.1,
                 transient=(psycopg.OperationalError,),
             )
-        except WaitTimeout:
+        except WaitTimeout as exc:
             raise FaultMissed(
                 f"no worker was busy (holding a note in the ledger"
                 f"{f' in an attempt at least {min_age:g} s old' if min_age else ''}) "
                 f"within {timeout:g} s"
-                f" ({raced[0]} finished its job while being seized); raise params.timeout or "
+                f" ({raced[0]} finished its job while being seized; "
+                f"{last_read.describe(exc.last_error)}); raise params.timeout or "
                 "post slower notes"
             ) from None
 
@@ -191,9 +190,39 @@ class WorkerFault(Fault):
         return [c.to_dict() for c in claims]
 
 
+class LedgerRead:
+    """What the last poll for a busy worker saw, for the message of a miss: a miss with
+    notes processing by no live worker of the stack is not the same story as an idle one."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+        self.claims: list[Claim] = []
+        self.live: list[PipelineProcess] = []
+
+    def update(self, claims: list[Claim], live: list[PipelineProcess]) -> None:
+        self.polls += 1
+        self.claims, self.live = claims, live
+
+    def describe(self, last_error: BaseException | None) -> str:
+        workers = ", ".join(f"{w.name} pid {w.pid}" for w in self.live) or "none"
+        parts = [f"{self.polls} ledger reads"]
+        if self.polls:
+            held = ", ".join(
+                f"note {c.note_id} by {c.worker}"
+                + ("" if any(w.recorded_as(c.worker) for w in self.live) else " (no live worker)")
+                for c in self.claims[:5]
+            )
+            more = f" and {len(self.claims) - 5} more" if len(self.claims) > 5 else ""
+            parts.append(f"the last one: {len(self.claims)} processing ({held or '-'}{more})")
+            parts.append(f"live workers: {workers}")
+        if last_error is not None:
+            parts.append(f"last ledger error: {last_error!r}")
+        return "; ".join(parts)
+
+
 def _claims_of(conn: psycopg.Connection[Any], worker: PipelineProcess) -> list[Claim]:
     """The notes ``worker`` holds in the ledger now."""
-    return [c for c in processing_claims(conn) if worker_matches(c.worker, worker.rq_worker_name)]
+    return [c for c in processing_claims(conn) if worker.recorded_as(c.worker)]
 
 
 def freeze(worker: PipelineProcess) -> list[int]:

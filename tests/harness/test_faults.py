@@ -17,9 +17,11 @@ import redis
 from harness.faults import FaultSpec
 from harness.fixtures.scenario import MakeRun, MakeStack
 from harness.load import LoadSpec
+from harness.processes import registered_worker_name
 from harness.record import ScenarioRecord
 from harness.schedule import Schedule
 from harness.stack import PipelineStack
+from notepipe.contracts.rq import worker_pid
 
 pytestmark = pytest.mark.slow
 
@@ -61,9 +63,9 @@ def _claims(events: list[tuple[str | None, str, int, str | None]]) -> dict[int, 
     return {attempt: worker for _, to, attempt, worker in events if to == "processing"}
 
 
-def _killed_rq_name(stack: PipelineStack, target: str) -> str:
-    """``worker-N (note …)`` (a fault record's target) -> that worker's RQ name."""
-    return stack.worker_names()[target.split(" ", 1)[0]]
+def _killed_pid(stack: PipelineStack, target: str) -> int:
+    """``worker-N (note …)`` (a fault record's target) -> that worker's pid."""
+    return stack.worker_pids()[target.split(" ", 1)[0]]
 
 
 def test_kill_at_attempt_kills_the_holder_of_note_0_in_attempts_1_and_2(
@@ -102,8 +104,8 @@ def test_kill_at_attempt_kills_the_holder_of_note_0_in_attempts_1_and_2(
     events = _events(stack, note)
     claims = _claims(events)
     # Attempts 1 and 2 were held by the workers that were killed; attempt 3 completed.
-    assert claims.get(1) == _killed_rq_name(stack, records[0].target), events
-    assert claims.get(2) == _killed_rq_name(stack, records[1].target), events
+    assert worker_pid(claims.get(1)) == _killed_pid(stack, records[0].target), events
+    assert worker_pid(claims.get(2)) == _killed_pid(stack, records[1].target), events
     assert events[-1][1:3] == ("completed", 3), events
     assert not any(to == "completed" and attempt < 3 for _, to, attempt, _ in events), events
     assert outcome.result.counts["recovered"] >= 1, outcome.result.counts
@@ -120,9 +122,7 @@ def _registered_with_rq(stack: PipelineStack) -> int:
     client = redis.Redis.from_url(stack.direct_settings.redis_dsn, socket_timeout=5)
     try:
         return sum(
-            bool(client.exists(f"rq:worker:{w.rq_worker_name}"))
-            for w in list(stack.workers)
-            if w.alive()
+            registered_worker_name(client, w) is not None for w in list(stack.workers) if w.alive()
         )
     finally:
         client.close()
@@ -158,7 +158,7 @@ def test_kill_any_note_in_attempt_1_then_scale_workers_up_and_down(
     assert kill.missed is None and kill.effect.evidence["interrupted"], kill
     note = int(kill.target.split("note ")[1].split(",")[0])
     claims = _claims(_events(stack, note))
-    assert claims.get(1) == _killed_rq_name(stack, kill.target)
+    assert worker_pid(claims.get(1)) == _killed_pid(stack, kill.target)
     assert 2 in claims, "the killed attempt was not retried"
 
     # Scale up returns once RQ knows the new workers; heal and scale down stop workers with a
@@ -168,7 +168,7 @@ def test_kill_any_note_in_attempt_1_then_scale_workers_up_and_down(
     assert len(stack.workers) == 2
     assert all(w.alive() for w in stack.workers)
     assert _registered_with_rq(stack) == 2
-    scaled_away = [w for w in stack.retired if w.rq_worker_name != claims.get(1)]
+    scaled_away = [w for w in stack.retired if not w.recorded_as(claims.get(1))]
     assert len(scaled_away) == 3  # two at the scale-up's heal, one by the scale-down
     assert [w.proc.returncode for w in scaled_away] == [0, 0, 0], "\n".join(
         f"{w.name} exited {w.proc.returncode}:\n{w.logs(40)}" for w in scaled_away

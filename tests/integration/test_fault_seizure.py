@@ -15,10 +15,12 @@ from typing import Any, cast
 import pytest
 
 from harness.faults import FaultSpec
+from harness.faults.effect import FaultMissed
 from harness.faults.process import KillWorker
 from harness.processes import PipelineProcess
 from harness.stack import PipelineStack
 from harness.wait import wait_until
+from notepipe.contracts.rq import worker_name
 from notepipe.settings import Settings
 from notepipe.store import ledger
 from notepipe.store.db import connect
@@ -44,7 +46,7 @@ def _fault(settings: Settings) -> KillWorker:
 def _claimed(conn: Conn, worker: PipelineProcess) -> tuple[int, int]:
     note_id = int(ledger.create_note(conn, "frozen", {}, {})["id"])
     claimed = ledger.claim(
-        conn, note_id, worker=worker.rq_worker_name, job_id="j", lease_ttl=30.0, max_attempts=3
+        conn, note_id, worker=worker_name(worker.pid), job_id="j", lease_ttl=30.0, max_attempts=3
     )
     assert isinstance(claimed, ledger.Claim), claimed
     return note_id, claimed.attempt
@@ -86,3 +88,47 @@ def test_a_transaction_the_frozen_horse_holds_open_keeps_its_claim(
         held = fault.settled_claims_of(worker)  # gives up on the lock after 500 ms
         horse.rollback()
     assert [c.note_id for c in held] == [note_id]
+
+
+def test_a_claim_is_the_workers_whatever_the_machine_was_called_when_it_started(
+    ledger_conn: Conn, pipeline_settings: Settings, worker: PipelineProcess
+) -> None:
+    # A worker names itself notepipe.<host>.<pid> with the hostname it read at start; the
+    # machine may be renamed since. The fault knows its worker by the pid.
+    fault = _fault(pipeline_settings)
+    note_id = int(ledger.create_note(ledger_conn, "renamed", {}, {})["id"])
+    named_then = worker_name(worker.pid, incarnation=1, host="called-otherwise-then")
+    claimed = ledger.claim(
+        ledger_conn, note_id, worker=named_then, job_id="j", lease_ttl=30.0, max_attempts=3
+    )
+    assert isinstance(claimed, ledger.Claim), claimed
+    other = int(ledger.create_note(ledger_conn, "another pid", {}, {})["id"])
+    ledger.claim(
+        ledger_conn,
+        other,
+        worker=worker_name(worker.pid * 10 + 1),
+        job_id="k",
+        lease_ttl=30.0,
+        max_attempts=3,
+    )
+    assert [c.note_id for c in fault.claims_of(worker)] == [note_id]
+
+
+def test_a_busy_wait_that_misses_says_what_the_ledger_showed(
+    ledger_conn: Conn, pipeline_settings: Settings, worker: PipelineProcess
+) -> None:
+    # A note processing by no live worker of the stack: the fault misses, and its message
+    # says whose the claim was and which workers were alive (not just "nobody was busy").
+    note_id = int(ledger.create_note(ledger_conn, "held elsewhere", {}, {})["id"])
+    stranger = worker_name(worker.pid * 10 + 1, host="elsewhere")
+    ledger.claim(ledger_conn, note_id, worker=stranger, job_id="j", lease_ttl=30.0, max_attempts=3)
+    stack = cast(
+        PipelineStack, SimpleNamespace(direct_settings=pipeline_settings, workers=[worker])
+    )
+    spec = FaultSpec("kill_worker", at=0, target="busy", params={"timeout": 0.3})
+    with pytest.raises(FaultMissed) as missed:
+        KillWorker(stack, spec, random.Random(0)).seize()
+    message = str(missed.value)
+    assert "no worker was busy" in message, message
+    assert f"1 processing (note {note_id} by {stranger} (no live worker))" in message, message
+    assert f"live workers: worker-0 pid {worker.pid}" in message, message

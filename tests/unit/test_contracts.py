@@ -22,6 +22,7 @@ def test_keys_follow_rq_212() -> None:
     assert rq.registry_key("started", "q") == "rq:wip:q"
     assert rq.registry_key("scheduled", "q") == "rq:scheduled:q"
     assert rq.workers_key("q") == "rq:workers:q"
+    assert rq.all_workers_key() == "rq:workers"
     assert rq.job_key("note-1-a0") == "rq:job:note-1-a0"
     assert rq.started_member_job_id("note-1-a0:6b1e") == "note-1-a0"
     with pytest.raises(KeyError):
@@ -33,10 +34,26 @@ def test_worker_names_and_incarnations() -> None:
     assert name == "notepipe.h.42"
     assert rq.worker_name(42, incarnation=2, host="h") == "notepipe.h.42.r2"
     assert rq.worker_name(7) == f"notepipe.{socket.gethostname()}.7"
-    assert rq.worker_matches(name, name)
-    assert rq.worker_matches(rq.worker_name(42, incarnation=1, host="h"), name)
-    assert not rq.worker_matches("notepipe.h.421", name)
-    assert not rq.worker_matches(None, name)
+    assert rq.worker_matches(name, 42)
+    assert rq.worker_matches(rq.worker_name(42, incarnation=1, host="h"), 42)
+    assert not rq.worker_matches("notepipe.h.421", 42)
+    assert not rq.worker_matches("notepipe.h.42.r", 42)
+    assert not rq.worker_matches("other.h.42", 42)
+    assert not rq.worker_matches(None, 42)
+
+
+@pytest.mark.parametrize("host", ["h", "vm", "ci-7.example.org", "10.0.0.42", "x.r3", "a.5"])
+@pytest.mark.parametrize("incarnation", [0, 1, 12])
+def test_a_worker_is_known_by_its_pid_whatever_the_host_was_called(
+    host: str, incarnation: int
+) -> None:
+    # The host part is the hostname when the worker started; the machine may have been
+    # renamed since, so the harness matches a recorded name by the pid that ends it.
+    name = rq.worker_name(4242, incarnation=incarnation, host=host)
+    assert rq.worker_pid(name) == 4242
+    assert rq.worker_matches(name, 4242)
+    assert not rq.worker_matches(name, 424)
+    assert not rq.worker_matches(name, 42)
 
 
 def test_span_outcomes_include_unknown_and_the_harness_reads_the_same_names() -> None:

@@ -42,6 +42,11 @@ def registry_key(registry: str, queue: str) -> str:
     return f"rq:{REGISTRIES[registry]}:{queue}"
 
 
+def all_workers_key() -> str:
+    """The set of the keys of every registered worker (``rq:worker:<name>``)."""
+    return "rq:workers"
+
+
 def workers_key(queue: str) -> str:
     """The set of the worker keys serving ``queue``."""
     return f"rq:workers:{queue}"
@@ -82,15 +87,29 @@ def parse_job_id(value: str) -> tuple[int, int] | None:
 
 
 # ---------------------------------------------------------------- worker names
+_WORKER_NAME = re.compile(
+    rf"^{re.escape(WORKER_NAME_PREFIX)}\.(?P<host>.+)\.(?P<pid>\d+)(?:\.r(?P<incarnation>\d+))?$"
+)
+
+
 def worker_name(pid: int, *, incarnation: int = 0, host: str | None = None) -> str:
     """``notepipe.<host>.<pid>``, ``.rN`` after the N-th restart of RQ's loop in the same
-    process: unique while alive, and maps a ledger row to a process."""
+    process: unique while alive, and maps a ledger row to a process. A worker passes the
+    ``host`` it read once at start, so every incarnation keeps the same host part."""
     base = f"{WORKER_NAME_PREFIX}.{host or socket.gethostname()}.{pid}"
     return base if incarnation == 0 else f"{base}.r{incarnation}"
 
 
-def worker_matches(recorded: str | None, rq_worker_name: str) -> bool:
-    """Whether a worker name recorded in the ledger is ``rq_worker_name`` (any incarnation)."""
-    return recorded is not None and (
-        recorded == rq_worker_name or recorded.startswith(f"{rq_worker_name}.r")
-    )
+def worker_pid(recorded: str | None) -> int | None:
+    """The pid in a notepipe worker name (any host, any incarnation); None for any other.
+
+    Whoever started a worker knows its pid, not the hostname it read when it started (a
+    machine may be renamed while the worker runs): that pid is what names it."""
+    match = _WORKER_NAME.match(recorded) if recorded is not None else None
+    return int(match["pid"]) if match else None
+
+
+def worker_matches(recorded: str | None, pid: int) -> bool:
+    """Whether a worker name recorded in the ledger (or RQ's registry) is process ``pid``'s,
+    in any incarnation of its RQ loop."""
+    return worker_pid(recorded) == pid

@@ -7,6 +7,7 @@ import gc
 import importlib
 import logging
 import os
+import socket
 import threading
 from datetime import datetime
 from typing import Any
@@ -33,9 +34,9 @@ MAX_RECONNECT_DELAY_S = 5.0
 JOB_MODULE = "notepipe.queue.job"
 
 
-def worker_name(incarnation: int = 0) -> str:
+def worker_name(incarnation: int = 0, *, host: str | None = None) -> str:
     """This process's RQ worker name (:func:`notepipe.contracts.rq.worker_name`)."""
-    return rq_contract.worker_name(os.getpid(), incarnation=incarnation)
+    return rq_contract.worker_name(os.getpid(), incarnation=incarnation, host=host)
 
 
 def build_worker(settings: Settings, *, name: str | None = None) -> Any:
@@ -99,9 +100,10 @@ def run_worker(
         reconciler.start()
     incarnation = 0
     delay = 0.5
+    host = socket.gethostname()  # once: a renamed machine does not rename this worker
     try:
         while True:
-            name = worker_name(incarnation)
+            name = worker_name(incarnation, host=host)
             worker: Any = None
             try:
                 worker = build_worker(settings, name=name)
