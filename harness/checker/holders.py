@@ -49,16 +49,6 @@ def processing_in_attempt(conn: psycopg.Connection[Any], index: Any, attempt: in
     return Claim(int(row[0]), attempt, str(row[1]))
 
 
-def note_claim(conn: psycopg.Connection[Any], note_id: int) -> Claim | None:
-    """The note's claim if it is ``processing`` now, else ``None``."""
-    with conn.cursor(row_factory=tuple_row) as cur:
-        row = cur.execute(
-            "SELECT id, attempt, worker FROM notes WHERE id = %s AND status = 'processing'",
-            (note_id,),
-        ).fetchone()
-    return Claim(int(row[0]), int(row[1]), str(row[2])) if row and row[2] else None
-
-
 def processing_claims(conn: psycopg.Connection[Any]) -> list[Claim]:
     """Every note ``processing`` now, with the worker that claimed it and how long ago."""
     with conn.cursor(row_factory=tuple_row) as cur:

@@ -118,7 +118,12 @@ class KillAtAttempt(Fault):
     def inject(self) -> None:
         import psycopg
 
-        from harness.checker.holders import attempt_fate, note_claim, processing_in_attempt
+        from harness.checker.holders import (
+            attempt_ended_by_itself,
+            attempt_fate,
+            processing_in_attempt,
+        )
+        from harness.faults.process import freeze, settled_claims, thaw
         from harness.wait import WaitTimeout, wait_until
 
         observer = self.stack.direct_settings
@@ -129,15 +134,31 @@ class KillAtAttempt(Fault):
         timeout = float(self.spec.params.get("timeout", self.DEFAULT_TIMEOUT))
         where = "any note" if index == "any" else f"note #{index}"
 
+        def ledger() -> psycopg.Connection[Any]:
+            return psycopg.connect(
+                observer.database_dsn, connect_timeout=LEDGER_CONNECT_TIMEOUT_S, autocommit=True
+            )
+
         def holder() -> tuple[int, PipelineProcess] | None:
-            with psycopg.connect(
-                observer.database_dsn, connect_timeout=LEDGER_CONNECT_TIMEOUT_S
-            ) as conn:
+            """The note and its holder, frozen while the ledger shows it holding the note
+            in ``attempt``: a kill then hits that point however long the kill and the
+            reading of its result take (a lease may expire meanwhile)."""
+            with ledger() as conn:
                 claim = processing_in_attempt(conn, index, attempt)
-            if claim is None:
+            worker = self._worker_named(claim.worker) if claim is not None else None
+            if claim is None or worker is None:
                 return None
-            worker = self._worker_named(claim.worker)
-            return (claim.note_id, worker) if worker is not None else None
+            frozen = freeze(worker)
+            try:
+                with ledger() as conn:
+                    held = settled_claims(conn, worker)
+            except BaseException:
+                thaw(worker, frozen)
+                raise
+            if any(c.note_id == claim.note_id and c.attempt == attempt for c in held):
+                return claim.note_id, worker
+            thaw(worker, frozen)  # its attempt ended as it was frozen: wait for another
+            return None
 
         try:
             note_id, victim = wait_until(
@@ -153,12 +174,11 @@ class KillAtAttempt(Fault):
         self.note_id, self.victim = note_id, victim
         pid = victim.pid
         victim.kill()
-        # The kill hit the lifecycle point if the ledger still shows the dead worker's claim.
-        with psycopg.connect(
-            observer.database_dsn, connect_timeout=LEDGER_CONNECT_TIMEOUT_S
-        ) as conn:
-            claim = note_claim(conn, note_id)
-            self.hit = bool(claim and claim.attempt == attempt and victim.recorded_as(claim.worker))
+        # Frozen holding the attempt, killed frozen: the attempt cannot have ended by itself
+        # (completed, error, timeout), whatever took it over since (the reconciler, once
+        # the lease expired). The ledger shows it.
+        with ledger() as conn:
+            self.hit = not attempt_ended_by_itself(conn, note_id, attempt)
             fate = "" if self.hit else attempt_fate(conn, note_id, attempt)
         missed = "" if self.hit else ", missed: the attempt ended first"
         self.target = f"{victim.name} (note {note_id}, attempt {attempt}{missed})"

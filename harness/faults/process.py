@@ -93,25 +93,9 @@ class WorkerFault(Fault):
             return _claims_of(conn, worker)
 
     def settled_claims_of(self, worker: PipelineProcess) -> list[Claim]:
-        """:meth:`claims_of` a frozen worker once the ledger writes it had in flight landed.
-
-        A horse stopped right after it sent its completion has not ended its attempt yet,
-        but PostgreSQL commits that statement without it: a kill then interrupts nothing
-        (CI: "attempts ended before the kill"). Taking a share lock on the claimed notes
-        waits for such a write (it holds the row); a lock still held after
-        ``SETTLE_LOCK_TIMEOUT`` belongs to a transaction the frozen horse must finish
-        itself, which the kill aborts. Then the claims are read again."""
+        """:func:`settled_claims` of a frozen worker."""
         with self._ledger() as conn:
-            held = _claims_of(conn, worker)
-            if not held:
-                return held
-            with contextlib.suppress(psycopg.errors.LockNotAvailable), conn.transaction():
-                conn.execute(f"SET LOCAL lock_timeout = '{SETTLE_LOCK_TIMEOUT}'")
-                conn.execute(
-                    "SELECT id FROM notes WHERE id = ANY(%s) FOR SHARE",
-                    ([c.note_id for c in held],),
-                )
-            return _claims_of(conn, worker)
+            return settled_claims(conn, worker)
 
     def interrupted(self, claims: Sequence[Claim]) -> list[Claim]:
         """The claims whose attempt did not finish by itself: still ``processing`` (its
@@ -218,6 +202,28 @@ class LedgerRead:
         if last_error is not None:
             parts.append(f"last ledger error: {last_error!r}")
         return "; ".join(parts)
+
+
+def settled_claims(conn: psycopg.Connection[Any], worker: PipelineProcess) -> list[Claim]:
+    """The claims of a frozen worker once the ledger writes it had in flight landed
+    (``conn`` in autocommit).
+
+    A horse stopped right after it sent its completion has not ended its attempt yet,
+    but PostgreSQL commits that statement without it: a kill then interrupts nothing
+    (CI: "attempts ended before the kill"). Taking a share lock on the claimed notes
+    waits for such a write (it holds the row); a lock still held after
+    ``SETTLE_LOCK_TIMEOUT`` belongs to a transaction the frozen horse must finish
+    itself, which the kill aborts. Then the claims are read again."""
+    held = _claims_of(conn, worker)
+    if not held:
+        return held
+    with contextlib.suppress(psycopg.errors.LockNotAvailable), conn.transaction():
+        conn.execute(f"SET LOCAL lock_timeout = '{SETTLE_LOCK_TIMEOUT}'")
+        conn.execute(
+            "SELECT id FROM notes WHERE id = ANY(%s) FOR SHARE",
+            ([c.note_id for c in held],),
+        )
+    return _claims_of(conn, worker)
 
 
 def _claims_of(conn: psycopg.Connection[Any], worker: PipelineProcess) -> list[Claim]:

@@ -16,6 +16,7 @@ import pytest
 
 from harness.faults import FaultSpec
 from harness.faults.effect import FaultMissed
+from harness.faults.lifecycle import KillAtAttempt
 from harness.faults.process import KillWorker
 from harness.processes import PipelineProcess
 from harness.stack import PipelineStack
@@ -132,3 +133,84 @@ def test_a_busy_wait_that_misses_says_what_the_ledger_showed(
     assert "no worker was busy" in message, message
     assert f"1 processing (note {note_id} by {stranger} (no live worker))" in message, message
     assert f"live workers: worker-0 pid {worker.pid}" in message, message
+
+
+@pytest.fixture
+def frozen_holder(tmp_path: Path) -> Iterator[PipelineProcess]:
+    """A live process leading its own group (a worker's shape: the fault freezes the group)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    try:
+        yield PipelineProcess("worker", "worker-0", proc, tmp_path / "worker.log")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_kill_at_attempt_hits_even_if_the_lease_expires_before_its_result_is_read(
+    ledger_conn: Conn,
+    pipeline_settings: Settings,
+    frozen_holder: PipelineProcess,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # CI once saw the reconciler take the killed attempt over (lease expired) before the
+    # fault read the ledger, and the kill counted as a miss. The fault freezes the holder,
+    # checks its claim, kills it frozen: an attempt it held then did not end by itself.
+    note_id, attempt = _claimed(ledger_conn, frozen_holder)
+    kill = frozen_holder.kill
+
+    def kill_then_lease_expires() -> None:
+        kill()
+        ledger_conn.execute(
+            "UPDATE notes SET lease_until = clock_timestamp() - interval '1 minute' WHERE id = %s",
+            (note_id,),
+        )
+        assert ledger.recover_expired(ledger_conn, grace=0, max_attempts=3)
+
+    monkeypatch.setattr(frozen_holder, "kill", kill_then_lease_expires)
+    stack = cast(
+        PipelineStack, SimpleNamespace(direct_settings=pipeline_settings, workers=[frozen_holder])
+    )
+    spec = FaultSpec(
+        "kill_at_attempt", at=0, params={"note_index": "any", "attempt": attempt, "timeout": 5}
+    )
+    fault = KillAtAttempt(stack, spec, random.Random(0))
+    fault.inject()
+    assert fault.hit, fault.effect
+    assert fault.effect.evidence["interrupted"] == [{"note": note_id, "attempt": attempt}]
+    assert not frozen_holder.alive()
+
+
+def test_a_kill_at_attempt_leaves_a_holder_alone_whose_attempt_ended_as_it_froze(
+    ledger_conn: Conn, pipeline_settings: Settings, frozen_holder: PipelineProcess
+) -> None:
+    # Seen held, then gone by the time it is frozen (the attempt completed in between): the
+    # holder is thawed and spared, and the fault waits on (here: misses at its timeout).
+    note_id, attempt = _claimed(ledger_conn, frozen_holder)
+    stack = cast(
+        PipelineStack, SimpleNamespace(direct_settings=pipeline_settings, workers=[frozen_holder])
+    )
+    spec = FaultSpec(
+        "kill_at_attempt", at=0, params={"note_index": "any", "attempt": attempt, "timeout": 0.5}
+    )
+    fault = KillAtAttempt(stack, spec, random.Random(0))
+    completed = [False]
+
+    def claims_then_completion(conn: Any, worker: PipelineProcess) -> list[Any]:
+        if not completed[0]:
+            completed[0] = ledger.complete(ledger_conn, note_id, attempt, {})
+        return []
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("harness.faults.process.settled_claims", claims_then_completion)
+        with pytest.raises(FaultMissed):
+            fault.inject()
+    assert completed[0]
+    assert frozen_holder.alive()
+    assert _state(frozen_holder.pid) not in ("T", "t"), "left frozen"
+
+
+def _state(pid: int) -> str:
+    """The process's state letter in /proc (``T``: stopped)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

@@ -3,7 +3,7 @@ real PostgreSQL."""
 
 from __future__ import annotations
 
-from harness.checker.holders import attempt_ended_by_itself, attempt_fate, note_claim
+from harness.checker.holders import attempt_ended_by_itself, attempt_fate, processing_claims
 from notepipe.settings import Settings
 from notepipe.store import ledger
 from notepipe.store.rows import Conn
@@ -20,7 +20,7 @@ def test_how_an_attempt_ended_is_read_from_its_ledger_event(
 ) -> None:
     note_id = int(ledger.create_note(ledger_conn, "fate", {}, {})["id"])
     first = _claim(ledger_conn, note_id, "w1")
-    assert note_claim(ledger_conn, note_id) is not None
+    assert [(c.note_id, c.worker) for c in processing_claims(ledger_conn)] == [(note_id, "w1")]
     assert attempt_fate(ledger_conn, note_id, first) == (
         f"no end recorded; the note is processing in attempt {first} held by w1"
     )
@@ -31,5 +31,5 @@ def test_how_an_attempt_ended_is_read_from_its_ledger_event(
     assert fate.startswith("queued (cause error) by w1 at "), fate
     assert fate.endswith(": boom"), fate
     assert attempt_ended_by_itself(ledger_conn, note_id, first)
-    assert note_claim(ledger_conn, note_id) is None
+    assert not processing_claims(ledger_conn)
     assert attempt_fate(ledger_conn, 10**9, 1) == "the note is gone from the ledger"
