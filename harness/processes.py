@@ -8,6 +8,7 @@ group (worker and work-horse) or on the horse alone.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -24,9 +25,12 @@ import redis
 from harness import reaper
 from harness.errors import ServiceStartError
 from harness.services.ports import free_port
-from harness.wait import wait_until
+from harness.wait import WaitTimeout, wait_until
 from notepipe.contracts import rq as rq_contract
+from notepipe.contracts.signals import STACK_DUMP_MARKER, STACK_DUMP_SIGNAL
 from notepipe.settings import Settings
+
+log = logging.getLogger(__name__)
 
 NOTEPIPE = [sys.executable, "-m", "notepipe.cli"]
 
@@ -114,14 +118,53 @@ class PipelineProcess:
 
     def stop(self, grace: float = 10.0) -> None:
         """Warm shutdown (SIGTERM to the leader, RQ finishes the current job), then SIGKILL
-        of whatever is left, work-horses included."""
+        of whatever is left, work-horses included: a process still there after ``grace``
+        s first writes every thread's stack to its log (:meth:`dump_stacks`)."""
         horses = self.descendants()
         try:
-            reaper.terminate(self.proc, sig=signal.SIGTERM, grace=grace, leader_only=True)
+            reaper.terminate(
+                self.proc,
+                sig=signal.SIGTERM,
+                grace=grace,
+                leader_only=True,
+                before_kill=lambda: self.dump_stacks(f"still running {grace:g} s after SIGTERM"),
+            )
         finally:
             for pid in horses:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+
+    def dump_stacks(self, why: str, timeout: float = 2.0) -> int:
+        """Have the process and its descendants (work-horse, span relay) write every
+        thread's stack to the log (:data:`~notepipe.contracts.signals.STACK_DUMP_SIGNAL`);
+        returns how many dumps appeared within ``timeout`` s."""
+        start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        asked = 0
+        for pid in [self.pid, *self.descendants()]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, STACK_DUMP_SIGNAL)
+                asked += 1
+
+        def dumps() -> int:
+            with self.log_path.open("rb") as log_file:
+                log_file.seek(start)
+                return log_file.read().decode(errors="replace").count(STACK_DUMP_MARKER)
+
+        with contextlib.suppress(WaitTimeout, OSError):
+            wait_until(
+                lambda: dumps() >= asked, timeout, describe="the stack dumps", max_interval=0.05
+            )
+        written = dumps() if self.log_path.exists() else 0
+        log.warning(
+            "%s pid %d: %s; %d of %d processes wrote their threads' stacks to %s",
+            self.name,
+            self.pid,
+            why,
+            written,
+            asked,
+            self.log_path,
+        )
+        return written
 
     def wait_exit(self, timeout: float) -> int:
         return self.proc.wait(timeout=timeout)

@@ -26,7 +26,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -150,15 +150,17 @@ def terminate(
     sig: int = signal.SIGTERM,
     grace: float = DEFAULT_GRACE,
     leader_only: bool = False,
+    before_kill: Callable[[], object] | None = None,
 ) -> None:
     """Send ``sig`` to the group (or only its leader), wait ``grace`` s, then SIGKILL.
 
     Descendants that left the group (setsid) are resumed if stopped, and
     SIGKILLed with the group on escalation (or at once when ``sig`` is
-    SIGKILL). Returns once none of them is alive; unregisters ``proc``.
+    SIGKILL); ``before_kill`` runs first (e.g. to ask for a stack dump). Returns
+    once none of them is alive; unregisters ``proc``.
     """
     try:
-        _terminate_groups([proc], sig, grace, leader_only=leader_only)
+        _terminate_groups([proc], sig, grace, leader_only=leader_only, before_kill=before_kill)
     finally:
         unregister(proc)
 
@@ -174,7 +176,12 @@ def reap_all(grace: float = DEFAULT_GRACE) -> None:
 
 
 def _terminate_groups(
-    procs: list[subprocess.Popen[bytes]], sig: int, grace: float, *, leader_only: bool = False
+    procs: list[subprocess.Popen[bytes]],
+    sig: int,
+    grace: float,
+    *,
+    leader_only: bool = False,
+    before_kill: Callable[[], object] | None = None,
 ) -> None:
     if sig == signal.SIGKILL:
         for proc in procs:
@@ -203,6 +210,8 @@ def _terminate_groups(
     while remaining and time.monotonic() < deadline:
         time.sleep(0.02)
         remaining = [p for p in remaining if alive(p)]
+    if remaining and before_kill is not None:
+        before_kill()
     for proc in remaining:
         _kill_family(proc, family[proc.pid])
     while remaining and time.monotonic() < deadline + grace:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import json
 import os
 import sys
 from collections.abc import Sequence
 
+from notepipe.contracts.signals import STACK_DUMP_SIGNAL
 from notepipe.errors import NotepipeError
 from notepipe.logs import setup_logging
 from notepipe.settings import Settings, load_settings
@@ -141,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
+    # `kill -USR1 <pid>`: every thread's stack to stderr (the process log), and the process
+    # goes on; what a process that will not stop is doing (its forks inherit it).
+    faulthandler.register(STACK_DUMP_SIGNAL, all_threads=True)
     try:
         settings = load_settings()
         return int(args.func(args, settings))

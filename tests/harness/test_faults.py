@@ -171,7 +171,7 @@ def test_kill_any_note_in_attempt_1_then_scale_workers_up_and_down(
     scaled_away = [w for w in stack.retired if not w.recorded_as(claims.get(1))]
     assert len(scaled_away) == 3  # two at the scale-up's heal, one by the scale-down
     assert [w.proc.returncode for w in scaled_away] == [0, 0, 0], "\n".join(
-        f"{w.name} exited {w.proc.returncode}:\n{w.logs(40)}" for w in scaled_away
+        f"{w.name} exited {w.proc.returncode}:\n{w.logs(150)}" for w in scaled_away
     )
     assert stack.direct_settings is not None
 
