@@ -256,8 +256,15 @@ class PipelineStack:
         ever started."""
         return {w.name: w.pid for w in [*self.workers, *self.retired]}
 
+    def warm_stop_grace(self) -> float:
+        """How long a worker's warm shutdown may take: the job it is running may use its
+        whole timeout, then RQ's teardown and the span relay's last export follow."""
+        return self.settings.job_timeout + 15 if self.settings else 30
+
     def remove_worker(self, worker: PipelineProcess) -> None:
-        worker.stop()
+        """Stop ``worker`` with a warm shutdown (SIGKILL, after a stack dump, only if it
+        outlives :meth:`warm_stop_grace`) and retire it."""
+        worker.stop(grace=self.warm_stop_grace())
         self.workers.remove(worker)
         self.retired.append(worker)
 
@@ -267,7 +274,7 @@ class PipelineStack:
         """Retire ``victim`` (waiting for its warm shutdown if asked) and start a new worker."""
         if wait_exit:
             with contextlib.suppress(Exception):
-                victim.wait_exit(timeout=self.settings.job_timeout + 15 if self.settings else 30)
+                victim.wait_exit(timeout=self.warm_stop_grace())
         if victim.alive():
             victim.kill()
         if victim in self.workers:
