@@ -117,6 +117,11 @@ class SpanRelay:
             return False
         return True
 
+    @property
+    def exit_code(self) -> int | None:
+        """The relay process's exit code once it exited and was reaped (``-9``: killed)."""
+        return self._exit_code
+
     def alive(self) -> bool:
         """Whether the relay process still runs (owner only; reaps it once it exited)."""
         if self._exit_code is None:
@@ -162,8 +167,14 @@ class SpanRelay:
         if not self.in_owner:
             return
         if self.alive():
-            with contextlib.suppress(OSError):
+            try:
                 self._send.send(_RELAY_STOP)
+            except OSError:
+                # No room for the request (the relay is behind and its queue is full, e.g.
+                # while an export is slow): SIGTERM says the same, and the relay still
+                # exports what is queued before it exits.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
             while self.alive() and time.monotonic() < deadline:
                 time.sleep(0.01)

@@ -360,3 +360,47 @@ def test_closing_kills_a_relay_that_does_not_stop_in_time(rig: Rig) -> None:
     assert not rig.relay.alive()
     with pytest.raises(ProcessLookupError):
         os.kill(rig.relay.pid, 0)  # killed and reaped
+
+
+def _pending_signals(pid: int) -> int:
+    """The signals pending for process ``pid`` (its own and its thread group's)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
+
+
+def test_a_relay_too_far_behind_to_take_the_stop_request_is_stopped_by_sigterm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A relay whose queue is full (here: frozen; in life, a slow export) cannot take the
+    stop request. Closing then sends SIGTERM: the relay exports what was queued and exits
+    by itself, instead of being killed at the close timeout with those spans."""
+    monkeypatch.setattr("notepipe.span_relay.RELAY_SEND_TIMEOUT_S", 0.05)
+    with TraceCollector() as collector:
+        rig = Rig(collector)
+        try:
+            os.kill(rig.relay.pid, signal.SIGSTOP)
+            relayed = 0
+            while rig.processor._batch is None:  # the first span the relay could not take
+                with rig.tracer.start_as_current_span(f"note.{relayed}"):
+                    pass
+                relayed += 1
+                assert relayed < 10_000, "the relay's queue never filled"
+            relayed -= 1
+            closing = threading.Thread(target=rig.relay.close, kwargs={"timeout": 30})
+            closing.start()
+            wait_until(
+                lambda: _pending_signals(rig.relay.pid) & (1 << (signal.SIGTERM - 1)),
+                10,
+                describe="a SIGTERM for the relay that could not take the stop request",
+            )
+            os.kill(rig.relay.pid, signal.SIGCONT)
+            closing.join(30)
+            assert not closing.is_alive()
+            assert rig.relay.exit_code == 0  # it stopped by itself, not killed at the timeout
+            assert len(collector.spans()) == relayed
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(rig.relay.pid, signal.SIGCONT)
+            rig.provider.shutdown()
