@@ -114,6 +114,11 @@ class OtlpReceiver:
 class _Server(ThreadingHTTPServer):
     daemon_threads = False  # server_close() joins request threads
     block_on_close = True
+    # Every pipeline process exports on a connection of its own per request (HTTP/1.0):
+    # with socketserver's backlog of 5, a burst of exports while the accept loop waits for
+    # the GIL overflowed it (the kernel's ListenOverflows counter rose during a CI run),
+    # and each dropped SYN costs its exporter a 1 s retransmission (then 3 s, 7 s).
+    request_queue_size = 128
     receiver: OtlpReceiver
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
