@@ -253,30 +253,29 @@ def start_api(
     return api
 
 
-def registered_worker_name(client: redis.Redis[bytes], worker: PipelineProcess) -> str | None:
-    """The name under which ``worker`` is registered with RQ now (its ``rq:worker:<name>``
-    key listed in RQ's set of workers and present), or None."""
+def registered_with_rq(client: redis.Redis[bytes], worker: PipelineProcess) -> bool:
+    """Whether ``worker`` is registered with RQ now: its ``rq:worker:<name>`` key is in
+    RQ's set of workers and present (found by pid, whatever its host part)."""
     keys: set[bytes] = client.smembers(rq_contract.all_workers_key())
-    for key in keys:
-        name = key.decode()[len(rq_contract.WORKER_PREFIX) :]
-        if worker.recorded_as(name) and client.exists(key):
-            return name
-    return None
+    return any(
+        worker.recorded_as(key.decode()[len(rq_contract.WORKER_PREFIX) :]) and client.exists(key)
+        for key in keys
+    )
 
 
-def wait_worker_registered(redis_url: str, worker: PipelineProcess, timeout: float = 30.0) -> str:
-    """Block until the worker shows up in RQ's worker registry; returns its RQ name."""
+def wait_worker_registered(redis_url: str, worker: PipelineProcess, timeout: float = 30.0) -> None:
+    """Block until the worker shows up in RQ's worker registry."""
     client = redis.Redis.from_url(redis_url)
     try:
 
-        def registered() -> str | None:
+        def registered() -> bool:
             if not worker.alive():
                 raise ServiceStartError(
                     f"{worker.name} exited with {worker.proc.returncode}:\n{worker.logs()}"
                 )
-            return registered_worker_name(client, worker)
+            return registered_with_rq(client, worker)
 
-        return wait_until(
+        wait_until(
             registered, timeout, describe=f"{worker.name} to register with RQ", max_interval=0.1
         )
     finally:

@@ -13,7 +13,9 @@ class WaitTimeout(AssertionError):
     """A condition did not hold before its deadline; ``last_error`` is the last transient
     error the condition raised, if any."""
 
-    last_error: BaseException | None = None
+    def __init__(self, message: str, last_error: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.last_error = last_error
 
 
 def wait_until(
@@ -43,10 +45,8 @@ def wait_until(
                 return result
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_error!r})" if last_error is not None else ""
-            timed_out = WaitTimeout(
-                f"timed out after {timeout:.1f}s waiting for {describe}{detail}"
+            raise WaitTimeout(
+                f"timed out after {timeout:.1f}s waiting for {describe}{detail}", last_error
             )
-            timed_out.last_error = last_error
-            raise timed_out
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 1.5, max_interval)

@@ -9,11 +9,14 @@ anything starts.
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import psycopg
 
 from harness.errors import HarnessConfigError
 from harness.faults.effect import Effect
@@ -87,6 +90,18 @@ class Fault:
     @classmethod
     def check_params(cls, params: Any) -> None:
         """Any params by default; subclasses check theirs."""
+
+    # ------------------------------------------------------------------ the ledger
+    @contextlib.contextmanager
+    def ledger(self) -> Iterator[psycopg.Connection[Any]]:
+        """The harness's own connection to the stack's ledger (direct, autocommit)."""
+        observer = self.stack.direct_settings
+        if observer is None:
+            raise HarnessConfigError(f"{self.kind} needs a started stack")
+        with psycopg.connect(
+            observer.database_dsn, connect_timeout=LEDGER_CONNECT_TIMEOUT_S, autocommit=True
+        ) as conn:
+            yield conn
 
     # ------------------------------------------------------------------ acting
     def inject(self) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessConfigError
-from harness.faults.base import LEDGER_CONNECT_TIMEOUT_S, Fault
+from harness.faults.base import Fault
 from harness.faults.effect import FaultMissed
 from harness.faults.params import is_int, is_positive_number, refuse_unknown
 from harness.faults.process import KillWorker
@@ -123,42 +123,29 @@ class KillAtAttempt(Fault):
             attempt_fate,
             processing_in_attempt,
         )
-        from harness.faults.process import freeze, settled_claims, thaw
+        from harness.faults.process import freeze_holding
         from harness.wait import WaitTimeout, wait_until
 
-        observer = self.stack.direct_settings
-        if observer is None:
-            raise HarnessConfigError("kill_at_attempt needs a started stack")
         attempt = int(self.spec.params["attempt"])
         index = self.spec.params["note_index"]
         timeout = float(self.spec.params.get("timeout", self.DEFAULT_TIMEOUT))
         where = "any note" if index == "any" else f"note #{index}"
 
-        def ledger() -> psycopg.Connection[Any]:
-            return psycopg.connect(
-                observer.database_dsn, connect_timeout=LEDGER_CONNECT_TIMEOUT_S, autocommit=True
-            )
-
         def holder() -> tuple[int, PipelineProcess] | None:
             """The note and its holder, frozen while the ledger shows it holding the note
             in ``attempt``: a kill then hits that point however long the kill and the
             reading of its result take (a lease may expire meanwhile)."""
-            with ledger() as conn:
+            with self.ledger() as conn:
                 claim = processing_in_attempt(conn, index, attempt)
             worker = self._worker_named(claim.worker) if claim is not None else None
             if claim is None or worker is None:
                 return None
-            frozen = freeze(worker)
-            try:
-                with ledger() as conn:
-                    held = settled_claims(conn, worker)
-            except BaseException:
-                thaw(worker, frozen)
-                raise
-            if any(c.note_id == claim.note_id and c.attempt == attempt for c in held):
-                return claim.note_id, worker
-            thaw(worker, frozen)  # its attempt ended as it was frozen: wait for another
-            return None
+            seized = freeze_holding(
+                worker,
+                self.ledger,
+                lambda held: any(c.note_id == claim.note_id and c.attempt == attempt for c in held),
+            )
+            return (claim.note_id, worker) if seized is not None else None
 
         try:
             note_id, victim = wait_until(
@@ -177,7 +164,7 @@ class KillAtAttempt(Fault):
         # Frozen holding the attempt, killed frozen: the attempt cannot have ended by itself
         # (completed, error, timeout), whatever took it over since (the reconciler, once
         # the lease expired). The ledger shows it.
-        with ledger() as conn:
+        with self.ledger() as conn:
             self.hit = not attempt_ended_by_itself(conn, note_id, attempt)
             fate = "" if self.hit else attempt_fate(conn, note_id, attempt)
         missed = "" if self.hit else ", missed: the attempt ended first"

@@ -16,7 +16,8 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -27,7 +28,7 @@ from harness.checker.holders import (
     processing_claims,
 )
 from harness.errors import HarnessConfigError
-from harness.faults.base import LEDGER_CONNECT_TIMEOUT_S, Fault, FaultRun
+from harness.faults.base import Fault, FaultRun
 from harness.faults.effect import Effect, FaultMissed
 from harness.faults.params import is_positive_number, refuse_unknown
 from harness.faults.witness import fate_of_attempts
@@ -78,29 +79,19 @@ class WorkerFault(Fault):
             )
 
     # ------------------------------------------------------------------ the ledger
-    @contextlib.contextmanager
-    def _ledger(self) -> Iterator[psycopg.Connection[Any]]:
-        observer = self.stack.direct_settings
-        if observer is None:
-            raise HarnessConfigError(f"{self.kind} needs a started stack")
-        with psycopg.connect(
-            observer.database_dsn, connect_timeout=LEDGER_CONNECT_TIMEOUT_S, autocommit=True
-        ) as conn:
-            yield conn
-
     def claims_of(self, worker: PipelineProcess) -> list[Claim]:
-        with self._ledger() as conn:
+        with self.ledger() as conn:
             return _claims_of(conn, worker)
 
     def settled_claims_of(self, worker: PipelineProcess) -> list[Claim]:
         """:func:`settled_claims` of a frozen worker."""
-        with self._ledger() as conn:
+        with self.ledger() as conn:
             return settled_claims(conn, worker)
 
     def interrupted(self, claims: Sequence[Claim]) -> list[Claim]:
         """The claims whose attempt did not finish by itself: still ``processing`` (its
         worker is gone) or recovered by the reconciler (``lease_expired``)."""
-        with self._ledger() as conn:
+        with self.ledger() as conn:
             return [c for c in claims if not attempt_ended_by_itself(conn, c.note_id, c.attempt)]
 
     # ------------------------------------------------------------------ picking
@@ -130,7 +121,7 @@ class WorkerFault(Fault):
         last_read = LedgerRead()
 
         def busy_worker() -> tuple[PipelineProcess, list[Claim], list[int]] | None:
-            with self._ledger() as conn:
+            with self.ledger() as conn:
                 claims = [c for c in processing_claims(conn) if c.age_s >= min_age]
             live = [w for w in self.stack.workers if w.alive()]
             last_read.update(claims, live)
@@ -138,13 +129,18 @@ class WorkerFault(Fault):
             if not candidates:
                 return None
             victim = self.rng.choice(candidates)
-            frozen = freeze(victim)
-            held = self.settled_claims_of(victim)
-            if any(c.age_s >= min_age for c in held) and (not need_horse or victim.horses()):
-                return victim, held, frozen
-            thaw(victim, frozen)
-            raced[0] += 1
-            return None
+            seized = freeze_holding(
+                victim,
+                self.ledger,
+                lambda held: (
+                    any(c.age_s >= min_age for c in held)
+                    and (not need_horse or bool(victim.horses()))
+                ),
+            )
+            if seized is None:
+                raced[0] += 1
+                return None
+            return victim, *seized
 
         try:
             return wait_until(
@@ -202,6 +198,27 @@ class LedgerRead:
         if last_error is not None:
             parts.append(f"last ledger error: {last_error!r}")
         return "; ".join(parts)
+
+
+def freeze_holding(
+    worker: PipelineProcess,
+    ledger: Callable[[], AbstractContextManager[psycopg.Connection[Any]]],
+    holds: Callable[[list[Claim]], bool],
+) -> tuple[list[Claim], list[int]] | None:
+    """Freeze ``worker`` (:func:`freeze`) and read its :func:`settled_claims`. If they
+    satisfy ``holds``, it stays frozen: returns the claims and the frozen pids. Otherwise,
+    or if the read fails, it is thawed (its attempt ended as it froze: None, or the error)."""
+    frozen = freeze(worker)
+    try:
+        with ledger() as conn:
+            held = settled_claims(conn, worker)
+        if holds(held):
+            return held, frozen
+    except BaseException:
+        thaw(worker, frozen)
+        raise
+    thaw(worker, frozen)
+    return None
 
 
 def settled_claims(conn: psycopg.Connection[Any], worker: PipelineProcess) -> list[Claim]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessConfigError
-from harness.faults.base import LEDGER_CONNECT_TIMEOUT_S, Fault, FaultRun
+from harness.faults.base import Fault, FaultRun
 from harness.faults.effect import Effect
 from harness.faults.params import refuse_unknown
 from harness.faults.probe import Endpoint, probe
@@ -145,12 +145,8 @@ class RestartService(ServiceFault):
     def _postgres_sessions(self) -> int:
         import psycopg
 
-        observer = self.stack.direct_settings
-        assert observer is not None
         try:
-            with psycopg.connect(
-                observer.database_dsn, connect_timeout=LEDGER_CONNECT_TIMEOUT_S
-            ) as conn:
+            with self.ledger() as conn:
                 row = conn.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                     "AND pid <> pg_backend_pid()"

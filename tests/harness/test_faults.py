@@ -17,7 +17,7 @@ import redis
 from harness.faults import FaultSpec
 from harness.fixtures.scenario import MakeRun, MakeStack
 from harness.load import LoadSpec
-from harness.processes import registered_worker_name
+from harness.processes import registered_with_rq
 from harness.record import ScenarioRecord
 from harness.schedule import Schedule
 from harness.stack import PipelineStack
@@ -116,14 +116,12 @@ def test_kill_at_attempt_kills_the_holder_of_note_0_in_attempts_1_and_2(
     assert not any(w.alive() for w in stack.retired)
 
 
-def _registered_with_rq(stack: PipelineStack) -> int:
+def _live_workers_known_to_rq(stack: PipelineStack) -> int:
     """Live workers of the stack that RQ knows (their ``rq:worker:<name>`` key exists)."""
     assert stack.direct_settings is not None
     client = redis.Redis.from_url(stack.direct_settings.redis_dsn, socket_timeout=5)
     try:
-        return sum(
-            registered_worker_name(client, w) is not None for w in list(stack.workers) if w.alive()
-        )
+        return sum(registered_with_rq(client, w) for w in list(stack.workers) if w.alive())
     finally:
         client.close()
 
@@ -167,7 +165,7 @@ def test_kill_any_note_in_attempt_1_then_scale_workers_up_and_down(
     assert records[2].target == "workers 2->1"
     assert len(stack.workers) == 2
     assert all(w.alive() for w in stack.workers)
-    assert _registered_with_rq(stack) == 2
+    assert _live_workers_known_to_rq(stack) == 2
     scaled_away = [w for w in stack.retired if not w.recorded_as(claims.get(1))]
     assert len(scaled_away) == 3  # two at the scale-up's heal, one by the scale-down
     assert [w.proc.returncode for w in scaled_away] == [0, 0, 0], "\n".join(

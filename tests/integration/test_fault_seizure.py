@@ -12,12 +12,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import psycopg
 import pytest
 
 from harness.faults import FaultSpec
 from harness.faults.effect import FaultMissed
 from harness.faults.lifecycle import KillAtAttempt
-from harness.faults.process import KillWorker
+from harness.faults.process import KillWorker, freeze_holding
 from harness.processes import PipelineProcess
 from harness.stack import PipelineStack
 from harness.wait import wait_until
@@ -30,8 +31,11 @@ from notepipe.store.rows import Conn
 
 @pytest.fixture
 def worker(tmp_path: Path) -> Iterator[PipelineProcess]:
-    """A live process standing for a frozen worker: the ledger names it by its pid."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    """A live process standing for a worker: the ledger names it by its pid; it leads its
+    own process group, as a worker does (a fault freezes the group)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
     try:
         yield PipelineProcess("worker", "worker-0", proc, tmp_path / "worker.log")
     finally:
@@ -135,30 +139,17 @@ def test_a_busy_wait_that_misses_says_what_the_ledger_showed(
     assert f"live workers: worker-0 pid {worker.pid}" in message, message
 
 
-@pytest.fixture
-def frozen_holder(tmp_path: Path) -> Iterator[PipelineProcess]:
-    """A live process leading its own group (a worker's shape: the fault freezes the group)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
-    )
-    try:
-        yield PipelineProcess("worker", "worker-0", proc, tmp_path / "worker.log")
-    finally:
-        proc.kill()
-        proc.wait()
-
-
 def test_a_kill_at_attempt_hits_even_if_the_lease_expires_before_its_result_is_read(
     ledger_conn: Conn,
     pipeline_settings: Settings,
-    frozen_holder: PipelineProcess,
+    worker: PipelineProcess,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # CI once saw the reconciler take the killed attempt over (lease expired) before the
     # fault read the ledger, and the kill counted as a miss. The fault freezes the holder,
     # checks its claim, kills it frozen: an attempt it held then did not end by itself.
-    note_id, attempt = _claimed(ledger_conn, frozen_holder)
-    kill = frozen_holder.kill
+    note_id, attempt = _claimed(ledger_conn, worker)
+    kill = worker.kill
 
     def kill_then_lease_expires() -> None:
         kill()
@@ -168,9 +159,9 @@ def test_a_kill_at_attempt_hits_even_if_the_lease_expires_before_its_result_is_r
         )
         assert ledger.recover_expired(ledger_conn, grace=0, max_attempts=3)
 
-    monkeypatch.setattr(frozen_holder, "kill", kill_then_lease_expires)
+    monkeypatch.setattr(worker, "kill", kill_then_lease_expires)
     stack = cast(
-        PipelineStack, SimpleNamespace(direct_settings=pipeline_settings, workers=[frozen_holder])
+        PipelineStack, SimpleNamespace(direct_settings=pipeline_settings, workers=[worker])
     )
     spec = FaultSpec(
         "kill_at_attempt", at=0, params={"note_index": "any", "attempt": attempt, "timeout": 5}
@@ -179,17 +170,17 @@ def test_a_kill_at_attempt_hits_even_if_the_lease_expires_before_its_result_is_r
     fault.inject()
     assert fault.hit, fault.effect
     assert fault.effect.evidence["interrupted"] == [{"note": note_id, "attempt": attempt}]
-    assert not frozen_holder.alive()
+    assert not worker.alive()
 
 
 def test_a_kill_at_attempt_leaves_a_holder_alone_whose_attempt_ended_as_it_froze(
-    ledger_conn: Conn, pipeline_settings: Settings, frozen_holder: PipelineProcess
+    ledger_conn: Conn, pipeline_settings: Settings, worker: PipelineProcess
 ) -> None:
     # Seen held, then gone by the time it is frozen (the attempt completed in between): the
     # holder is thawed and spared, and the fault waits on (here: misses at its timeout).
-    note_id, attempt = _claimed(ledger_conn, frozen_holder)
+    note_id, attempt = _claimed(ledger_conn, worker)
     stack = cast(
-        PipelineStack, SimpleNamespace(direct_settings=pipeline_settings, workers=[frozen_holder])
+        PipelineStack, SimpleNamespace(direct_settings=pipeline_settings, workers=[worker])
     )
     spec = FaultSpec(
         "kill_at_attempt", at=0, params={"note_index": "any", "attempt": attempt, "timeout": 0.5}
@@ -207,10 +198,28 @@ def test_a_kill_at_attempt_leaves_a_holder_alone_whose_attempt_ended_as_it_froze
         with pytest.raises(FaultMissed):
             fault.inject()
     assert completed[0]
-    assert frozen_holder.alive()
-    assert _state(frozen_holder.pid) not in ("T", "t"), "left frozen"
+    assert worker.alive()
+    assert _state(worker.pid) not in ("T", "t"), "left frozen"
 
 
 def _state(pid: int) -> str:
     """The process's state letter in /proc (``T``: stopped)."""
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_worker_frozen_for_a_ledger_read_that_fails_is_thawed(
+    ledger_conn: Conn, pipeline_settings: Settings, worker: PipelineProcess
+) -> None:
+    # The read fails after the freeze (the ledger's connection broke): the error goes to
+    # the busy wait (a transient one is retried), and the worker is not left stopped.
+    fault = _fault(pipeline_settings)
+
+    def broken(conn: Any, held_by: PipelineProcess) -> list[Any]:
+        assert _state(held_by.pid) in ("T", "t")  # frozen while its claims are read
+        raise psycopg.OperationalError("the ledger connection broke")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("harness.faults.process.settled_claims", broken)
+        with pytest.raises(psycopg.OperationalError):
+            freeze_holding(worker, fault.ledger, lambda held: True)
+    assert _state(worker.pid) not in ("T", "t"), "left frozen"
