@@ -28,6 +28,7 @@ def _cmd_stack(args: argparse.Namespace) -> int:
             state_dir=state_dir,
             otlp_endpoint=args.otlp_endpoint,
             pooler=args.pooler,
+            chaos_stage=args.chaos_stage,
         )
     return stack_down(state_dir)
 
@@ -79,6 +80,12 @@ def _add_stack(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         dest="pooler",
         action="store_false",
         help="pipeline processes connect to PostgreSQL directly, not through PgBouncer",
+    )
+    up.add_argument(
+        "--chaos-stage",
+        action="store_true",
+        help="add the harness's chaos stage: a note's content can ask for slowness or "
+        "failures ([chaos:sleep=0.5], [chaos:raise]; see harness/chaos_stage.py)",
     )
     down = stack_sub.add_parser("down", help="stop a stack started with --state-dir")
     down.add_argument("--state-dir", default=None)

@@ -17,18 +17,20 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from harness.chaos_stage import CHAOS_STAGE
 from harness.services.local_pgbouncer import LocalPgBouncer, pgbouncer_binary
 from harness.services.local_postgres import LocalPostgres
 from harness.services.local_redis import LocalRedis
 from harness.stack import PipelineStack, StackOptions
 from harness.wait import WaitTimeout, wait_until
 from notepipe.redact import redact_url
+from notepipe.settings import DEFAULT_STAGES
 
 DEFAULT_STATE_DIR = Path(".notepipe") / "stack"
 
@@ -127,6 +129,8 @@ def _print_ready(stack: PipelineStack, started: float, env_file: Path | None) ->
             f"  PgBouncer  {redact_url(stack.settings.database_dsn)} (the pipeline's DATABASE_URL)"
         )
     print(f"  workers    {len(stack.workers)}, reconciler 1; logs in {stack.log_dir}")
+    if CHAOS_STAGE in stack.settings.stages:
+        print("  chaos      stage on: a note's content can ask for [chaos:sleep=S], [chaos:raise]")
     if env_file:
         print(f"  env file   {env_file} (URLs with passwords)")
     print("Ctrl-C or `notepipe-harness stack down` stops everything.", flush=True)
@@ -168,6 +172,14 @@ def _restart_dead(stack: PipelineStack, stop: threading.Event, *, skip_workers: 
         stack.restart(process)
 
 
+def stages_with_chaos(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The stages ``NOTEPIPE_STAGES`` configures (else the pipeline's defaults) with the
+    harness's chaos stage (:mod:`harness.chaos_stage`) last."""
+    configured = environ.get("NOTEPIPE_STAGES", "")
+    stages = tuple(s.strip() for s in configured.split(",") if s.strip()) or DEFAULT_STAGES
+    return stages if CHAOS_STAGE in stages else (*stages, CHAOS_STAGE)
+
+
 def stack_up(
     *,
     workers: int,
@@ -176,8 +188,11 @@ def stack_up(
     state_dir: Path = DEFAULT_STATE_DIR,
     otlp_endpoint: str | None = None,
     pooler: bool = True,
+    chaos_stage: bool = False,
 ) -> int:
-    """Run a local stack in the foreground until SIGINT/SIGTERM."""
+    """Run a local stack in the foreground until SIGINT/SIGTERM. With ``chaos_stage`` a
+    note's content can ask for slowness or failures (``[chaos:sleep=0.5]``): busy workers
+    for ``notepipe-harness chaos`` to find."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _signum, _frame: stop.set())
@@ -187,8 +202,14 @@ def stack_up(
     workdir = Path(tempfile.mkdtemp(prefix="stack-", dir=state_dir))
     try:
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint} if otlp_endpoint else {}
+        settings = {"stages": stages_with_chaos(os.environ)} if chaos_stage else None
         with local_stack(
-            workdir, workers=workers, api_port=api_port or None, env=env, pooler=pooler
+            workdir,
+            workers=workers,
+            api_port=api_port or None,
+            env=env,
+            settings=settings,
+            pooler=pooler,
         ) as stack:
             assert stack.api is not None and stack.settings is not None
             assert stack.direct_settings is not None

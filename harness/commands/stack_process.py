@@ -14,14 +14,18 @@ from harness.wait import wait_until
 
 
 class StackUpProcess:
-    """``stack up --workers N`` with its ``--env-file``, ``--state-dir`` and log in ``base``."""
+    """``stack up --workers N [--chaos-stage]`` with its ``--env-file``, ``--state-dir``
+    and log in ``base``."""
 
-    def __init__(self, base: Path, *, workers: int = 2, cwd: Path | None = None) -> None:
+    def __init__(
+        self, base: Path, *, workers: int = 2, cwd: Path | None = None, chaos_stage: bool = False
+    ) -> None:
         self.base = base
         self.env_file = base / "env"
         self.state_dir = base / "state"
         self.log_path = base / "stack.log"
         self.workers = workers
+        self.chaos_stage = chaos_stage
         self.cwd = cwd
         #: This environment without NOTEPIPE_*/OTEL_* (the stack sets its own).
         self.clean_env = {
@@ -36,6 +40,7 @@ class StackUpProcess:
                     *(sys.executable, "-m", "harness.cli", "stack", "up"),
                     *("--workers", str(self.workers)),
                     *("--env-file", str(self.env_file), "--state-dir", str(self.state_dir)),
+                    *(("--chaos-stage",) if self.chaos_stage else ()),
                 ],
                 cwd=self.cwd,
                 env=self.clean_env,

@@ -9,7 +9,10 @@ import sys
 import pytest
 
 from harness import cli as harness_cli
+from harness.chaos_stage import CHAOS_STAGE
+from harness.commands.stack import stages_with_chaos
 from notepipe import cli as notepipe_cli
+from notepipe.settings import DEFAULT_STAGES
 
 
 def _verbs(parser: object) -> set[str]:
@@ -43,3 +46,26 @@ def test_old_spellings_hand_over_to_the_harness(verb: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: notepipe-harness {verb}")
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [
+        ({}, (*DEFAULT_STAGES, CHAOS_STAGE)),
+        (
+            {"NOTEPIPE_STAGES": " notepipe.stages.normalize:normalize ,"},
+            ("notepipe.stages.normalize:normalize", CHAOS_STAGE),
+        ),
+        ({"NOTEPIPE_STAGES": f"{CHAOS_STAGE},x:y"}, (CHAOS_STAGE, "x:y")),
+    ],
+)
+def test_chaos_stage_joins_the_configured_stages_once(
+    configured: dict[str, str], expected: tuple[str, ...]
+) -> None:
+    assert stages_with_chaos(configured) == expected
+
+
+def test_stack_up_takes_the_chaos_stage_flag() -> None:
+    parser = harness_cli.build_parser()
+    assert parser.parse_args(["stack", "up", "--chaos-stage"]).chaos_stage is True
+    assert parser.parse_args(["stack", "up"]).chaos_stage is False

@@ -213,8 +213,11 @@ class WatchedRun:
         while not self._done.is_set():
             for pid in [self.proc.pid, *reaper.descendants(self.proc.pid)]:
                 start = _start_time(pid)
-                if start is not None and (pid, start) not in self.seen:
-                    self.seen[pid, start] = _cmdline(pid)
+                # Read again every time: a child caught between fork and exec still shows
+                # its parent's command line (CI: the API was seen only as "pytest ...").
+                command = _cmdline(pid)
+                if start is not None and command:
+                    self.seen[pid, start] = command
             self._done.wait(0.05)
 
     def marked(self) -> list[int]:

@@ -13,10 +13,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A stack with 2 workers; yields the environment with its NOTEPIPE_* URLs, plus
-    NOTEPIPE_TEST_STATE_DIR and NOTEPIPE_TEST_ENV_FILE (its --state-dir and --env-file)."""
-    stack = StackUpProcess(tmp_path_factory.mktemp("stack"), workers=2, cwd=ROOT)
+def stack_env(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """A stack with 2 workers (``--chaos-stage`` if the module sets ``CHAOS_STAGE = True``);
+    yields the environment with its NOTEPIPE_* URLs, plus NOTEPIPE_TEST_STATE_DIR and
+    NOTEPIPE_TEST_ENV_FILE (its --state-dir and --env-file)."""
+    stack = StackUpProcess(
+        tmp_path_factory.mktemp("stack"),
+        workers=2,
+        cwd=ROOT,
+        chaos_stage=bool(getattr(request.module, "CHAOS_STAGE", False)),
+    )
     stack.start()
     try:
         stack.wait_ready(60)

@@ -15,9 +15,11 @@ import pytest
 from harness.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-#: Each note holds its worker for 0.5 s (the harness stack's chaos stage), posted every
-#: 0.2 s to 2 workers: a busy worker is there for ``kill_horse busy`` to find. Plain notes
-#: took ~30 ms and the workers were idle most of the time: the fault could miss (CI).
+#: The stack runs the chaos stage (``stack up --chaos-stage``), so each note holds its
+#: worker for 0.5 s; posted every 0.2 s to 2 workers, a busy worker is there for
+#: ``kill_horse busy`` to find. Without the stage a note took ~10 ms and the fault's
+#: ledger reads could miss every one of them for 15 s (CI: "0 processing").
+CHAOS_STAGE = True
 BUSY_NOTE = "[chaos:sleep=0.5] " + "word " * 400
 
 pytestmark = pytest.mark.slow
@@ -69,7 +71,7 @@ def test_schedule_applies_and_heals_faults(stack_env: dict[str, str], tmp_path: 
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert result.returncode == 0, (result.stdout, result.stderr, records)
     horse = next(r for r in records if r["kind"] == "kill_horse")
-    assert horse["target"] in ("worker-0", "worker-1")
+    assert horse["target"] in ("worker-0", "worker-1"), json.dumps(horse)
     assert sorted((r["kind"], r["target"]) for r in records) == [
         ("kill_horse", horse["target"]),
         ("kill_worker", "worker-1"),
