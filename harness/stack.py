@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import signal
+import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -271,10 +272,15 @@ class PipelineStack:
     def replace_worker(
         self, victim: PipelineProcess, *, wait_exit: bool = False
     ) -> PipelineProcess:
-        """Retire ``victim`` (waiting for its warm shutdown if asked) and start a new worker."""
+        """Retire ``victim`` (waiting for its warm shutdown if asked; one that outlives
+        :meth:`warm_stop_grace` first writes its threads' stacks to its log) and start a
+        new worker."""
         if wait_exit:
-            with contextlib.suppress(Exception):
-                victim.wait_exit(timeout=self.warm_stop_grace())
+            grace = self.warm_stop_grace()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                victim.wait_exit(timeout=grace)
+            if victim.alive():
+                victim.dump_stacks(f"warm shutdown still running after {grace:g} s")
         if victim.alive():
             victim.kill()
         if victim in self.workers:
