@@ -22,6 +22,7 @@ from rq.utils import import_attribute
 from notepipe.contracts import rq as rq_contract
 from notepipe.queue.connection import redis_connection
 from notepipe.queue.lent_connection import install_lender, lending, uninstall_lender
+from notepipe.queue.pubsub_thread import prompt_pubsub_stop
 from notepipe.queue.runtime import install_runtime
 from notepipe.redact import redact_text
 from notepipe.settings import Settings
@@ -44,8 +45,9 @@ def build_worker(settings: Settings, *, name: str | None = None) -> Any:
     configured = import_attribute(settings.worker_class)
     if not isinstance(configured, type):
         raise TypeError(f"NOTEPIPE_WORKER_CLASS={settings.worker_class!r} is not a class")
-    # The configured class, preparing the connection lent to each horse before its fork.
-    worker_class = lending(configured)
+    # The configured class, preparing the connection lent to each horse before its fork,
+    # with a command channel thread that lets a warm shutdown end promptly.
+    worker_class = prompt_pubsub_stop(lending(configured))
     # Longer than RQ's blocking dequeue (worker_ttl - 15 s), so a black-holed
     # connection errors out (and RQ reconnects) instead of hanging forever.
     connection = redis_connection(settings, socket_timeout=settings.worker_ttl + 15)
