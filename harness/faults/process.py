@@ -42,7 +42,7 @@ WORKER_TARGETS = "'busy', 'any' or 'worker-N'"
 RQ_SECOND_SIGNAL_AFTER_S = 1.1
 
 
-#: How long :meth:`WorkerFault.settled_claims_of` waits for a frozen worker's in-flight write.
+#: How long :func:`settled_claims` waits for a frozen worker's in-flight write.
 SETTLE_LOCK_TIMEOUT = "500ms"
 
 
@@ -82,11 +82,6 @@ class WorkerFault(Fault):
     def claims_of(self, worker: PipelineProcess) -> list[Claim]:
         with self.ledger() as conn:
             return _claims_of(conn, worker)
-
-    def settled_claims_of(self, worker: PipelineProcess) -> list[Claim]:
-        """:func:`settled_claims` of a frozen worker."""
-        with self.ledger() as conn:
-            return settled_claims(conn, worker)
 
     def interrupted(self, claims: Sequence[Claim]) -> list[Claim]:
         """The claims whose attempt did not finish by itself: still ``processing`` (its

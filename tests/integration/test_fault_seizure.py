@@ -1,5 +1,5 @@
 """A busy-worker fault reads a frozen worker's claims once its in-flight ledger writes
-landed (``WorkerFault.settled_claims_of``), against a real PostgreSQL."""
+landed (``settled_claims``), against a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from typing import Any, cast
 import psycopg
 import pytest
 
+from harness.checker.holders import Claim
 from harness.faults import FaultSpec
 from harness.faults.effect import FaultMissed
 from harness.faults.lifecycle import KillAtAttempt
-from harness.faults.process import KillWorker, freeze_holding
+from harness.faults.process import KillWorker, freeze_holding, settled_claims
 from harness.processes import PipelineProcess
 from harness.stack import PipelineStack
 from harness.wait import wait_until
@@ -48,6 +49,12 @@ def _fault(settings: Settings) -> KillWorker:
     return KillWorker(stack, FaultSpec("kill_worker", at=0, target="busy"), random.Random(0))
 
 
+def _settled(fault: KillWorker, worker: PipelineProcess) -> list[Claim]:
+    """What a busy wait reads of a frozen worker: its claims once in-flight writes landed."""
+    with fault.ledger() as conn:
+        return settled_claims(conn, worker)
+
+
 def _claimed(conn: Conn, worker: PipelineProcess) -> tuple[int, int]:
     note_id = int(ledger.create_note(conn, "frozen", {}, {})["id"])
     claimed = ledger.claim(
@@ -74,7 +81,7 @@ def test_a_completion_in_flight_when_frozen_is_waited_for(
         # the frozen horse's last write (its attempt's end): sent, not yet committed
         ledger.fail_attempt(horse, note_id, attempt, "boom", max_attempts=3)
         assert [c.note_id for c in fault.claims_of(worker)] == [note_id]  # looks busy
-        seizing = threading.Thread(target=lambda: result.append(fault.settled_claims_of(worker)))
+        seizing = threading.Thread(target=lambda: result.append(_settled(fault, worker)))
         seizing.start()
         wait_until(lambda: _waiting_for_a_lock(ledger_conn), 10, describe="the share lock wait")
         horse.commit()  # PostgreSQL ends the statement without the (frozen) client
@@ -90,7 +97,7 @@ def test_a_transaction_the_frozen_horse_holds_open_keeps_its_claim(
     with connect(pipeline_settings, autocommit=False) as horse:
         # frozen between two statements of its own transaction: only the kill ends it
         horse.execute("UPDATE notes SET lease_until = lease_until WHERE id = %s", (note_id,))
-        held = fault.settled_claims_of(worker)  # gives up on the lock after 500 ms
+        held = _settled(fault, worker)  # gives up on the lock after 500 ms
         horse.rollback()
     assert [c.note_id for c in held] == [note_id]
 
